@@ -1,0 +1,42 @@
+# Every target sets up what it needs, so each works on a fresh machine with only Python.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Debian packages the end-to-end tests need (a real registry and a real container client).
+E2E_PACKAGES := docker-registry skopeo apache2-utils openssl
+
+.PHONY: run test lint unit golden bench e2e-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Install and render the example Clusterfile to stdout.
+run: $(BIN)/python
+	$(BIN)/python -m pip install -q .
+	$(BIN)/gen-secret render examples/Clusterfile
+
+# Install the test needs (Python and, as root, Debian packages), lint, type-check, test.
+test: $(BIN)/python e2e-deps
+	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/ruff check generator tests
+	$(BIN)/ruff format --check generator tests
+	$(BIN)/mypy --strict generator
+	$(BIN)/pytest
+
+# Regenerate the golden files after an intended output change; review the diff before committing.
+golden: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
+
+e2e-deps:
+	@missing=""; for p in $(E2E_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not root: end-to-end tests will skip; install$$missing to run them"; fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,209 @@
+"""The command line: parse options, call the core, report one line per problem."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from generator import __version__
+from generator.errors import GenSecretError, UsageError
+
+app = typer.Typer(
+    name="gen-secret",
+    help="Render a sealer cluster's registry Secret from its Clusterfile.",
+    add_completion=True,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+STDIN = "-"
+DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
+MAX_PASSWORD_BYTES = 64 * 1024
+
+
+def say(kind: str, message: str) -> None:
+    """One line on stderr: `gen-secret: warning: ...`."""
+    print(f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}", file=sys.stderr)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gen-secret {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Render a sealer cluster's registry Secret from its Clusterfile.
+
+    Example: gen-secret render Clusterfile | kubectl apply -f -
+    """
+
+
+ClusterfileArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[CLUSTERFILE]",
+        help="Clusterfile or sealer-clusterfile ConfigMap; '-' reads stdin. "
+        "Default: ./Clusterfile, then ~/.sealer/Clusterfile.",
+        show_default=False,
+    ),
+]
+
+
+@app.command(
+    epilog="Example: gen-secret render Clusterfile --out clusters/prod/",
+)
+def render(
+    clusterfile: ClusterfileArg = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write files and a kustomization.yaml to this folder instead of stdout.",
+            file_okay=False,
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Name of the Secret.")] = "sealer-registry",
+    namespace: Annotated[str, typer.Option(help="Namespace of the Secret.")] = "kube-system",
+    username: Annotated[
+        str | None, typer.Option(help="Registry username (overrides the Clusterfile).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
+    ] = False,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the registry password from this file.", dir_okay=False)
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM CA certificate of the registry (default: sealer's own file, if found)."
+        ),
+    ] = None,
+) -> None:
+    """Print the registry Secret as YAML, or write it to a folder.
+
+    Example: gen-secret render Clusterfile | kubectl apply -f -
+    """
+    from generator import pipeline
+
+    if password_stdin and password_file is not None:
+        raise UsageError("--password-stdin and --password-file cannot be used together")
+    if password_stdin and clusterfile == STDIN:
+        raise UsageError("--password-stdin cannot be used when the Clusterfile comes from stdin")
+    source, data = read_input(clusterfile)
+    password = None
+    if password_stdin:
+        password = read_password(sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 1), "stdin")
+    elif password_file is not None:
+        password = read_password(read_bytes(password_file, MAX_PASSWORD_BYTES), str(password_file))
+    result = pipeline.run(
+        data,
+        source,
+        pipeline.Request(
+            name=name,
+            namespace=namespace,
+            username=username,
+            password=password,
+            ca_file=ca_file,
+        ),
+    )
+    for line in result.notes:
+        say("", line)
+    for line in result.warnings:
+        say("warning", line)
+    if out is not None:
+        from generator.output import write_tree
+
+        write_tree(out, result.files)
+        say("", f"wrote {len(result.files)} files to {out}")
+    else:
+        sys.stdout.write(result.stream)
+        sys.stdout.flush()
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """A file's bytes, or a one-line error that names it; never more than `limit` + 1 bytes."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)
+    except IsADirectoryError:
+        raise GenSecretError("is a directory, not a file", str(path)) from None
+    except OSError as exc:
+        raise GenSecretError(f"cannot read file: {exc.strerror}", str(path)) from None
+
+
+def read_input(clusterfile: str | None) -> tuple[str, bytes]:
+    """The Clusterfile's display name and bytes, from the argument, stdin or sealer's places."""
+    from generator.safeyaml import MAX_BYTES
+
+    if clusterfile == STDIN:
+        return "<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)
+    if clusterfile is not None:
+        return clusterfile, read_bytes(Path(clusterfile), MAX_BYTES)
+    for candidate in DEFAULT_SEARCH:
+        path = candidate.expanduser()
+        if path.is_file():
+            say("", f"reading {path}")
+            return str(path), read_bytes(path, MAX_BYTES)
+    raise GenSecretError("no Clusterfile given, and none at ./Clusterfile or ~/.sealer/Clusterfile")
+
+
+def read_password(data: bytes, source: str) -> str:
+    """A password from stdin or a file: one trailing newline stripped, as `docker login` does."""
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise GenSecretError("password is longer than 64 KiB", source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GenSecretError("password is not valid UTF-8", source) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise GenSecretError("password is empty", source)
+    if "\n" in text or "\r" in text:
+        raise GenSecretError("password holds a line break", source)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: every error a user can cause becomes one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
+    except GenSecretError as exc:
+        say("error", str(exc))
+        return exc.exit_code
+    except typer.TyperException as exc:
+        # typer's own usage errors (unknown option, bad value): exit code 2, one line.
+        message = " ".join(exc.format_message().split())
+        say("error", message or "invalid usage; see --help")
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        say("error", "interrupted")
+        return 130
+    except BrokenPipeError:
+        # `gen-secret render | head`: the reader left; that is not our error.
+        sys.stderr.close()
+        return 1
+    except Exception as exc:
+        # A bug, not a user's mistake: name its type only, since its text may quote input.
+        say("error", f"internal error ({type(exc).__name__}); please report it")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

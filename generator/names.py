@@ -1,0 +1,45 @@
+"""Kubernetes name and label syntax (kubernetes-validate does not check names)."""
+
+from __future__ import annotations
+
+import re
+
+from generator.errors import GenSecretError, Location
+
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+
+
+def is_subdomain(name: str) -> bool:
+    return len(name) <= 253 and _SUBDOMAIN.fullmatch(name) is not None
+
+
+def is_dns_label(name: str) -> bool:
+    return len(name) <= 63 and _DNS_LABEL.fullmatch(name) is not None
+
+
+def is_label_value(value: str) -> bool:
+    return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
+
+
+def check_object_name(name: str, where: Location | str) -> str:
+    """An object name: a DNS-1123 subdomain."""
+    if not is_subdomain(name):
+        raise GenSecretError(
+            f"invalid name {name!r}: lower-case letters, digits, '-' and '.', "
+            "at most 253, starting and ending with a letter or digit",
+            where,
+        )
+    return name
+
+
+def check_namespace(name: str, where: Location | str) -> str:
+    """A namespace name: a DNS-1123 label."""
+    if not is_dns_label(name):
+        raise GenSecretError(
+            f"invalid namespace {name!r}: lower-case letters, digits and '-', "
+            "at most 63, starting and ending with a letter or digit",
+            where,
+        )
+    return name

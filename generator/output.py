@@ -1,0 +1,174 @@
+"""Write rendered files into a folder: all or nothing, 0600, never through a planted symlink."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from generator.errors import GenSecretError
+
+# Lists what the last render wrote, so that the next one can remove what it no longer writes.
+MANIFEST = ".gen-secret-files"
+_MANIFEST_HEADER = (
+    "# Files written by gen-secret; the next render removes those it no longer writes.\n"
+)
+
+
+def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
+    """Write every file under `out_dir` atomically, then drop files an earlier render left.
+
+    Every file goes to a temporary name first; only when all are written and synced are they
+    renamed into place, so a failure leaves the folder as it was.
+    """
+    _check_relative(files)
+    root_fd = _open_out_dir(out_dir)
+    staged: list[tuple[int, str, str]] = []  # (dir fd, temporary name, final name)
+    dir_fds: dict[str, int] = {"": root_fd}
+    try:
+        try:
+            for rel, text in files.items():
+                parent, name = _split(rel)
+                fd = _subdir(dir_fds, parent, out_dir)
+                temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir / rel)
+                staged.append((fd, temporary, name))
+            previous = _read_manifest(root_fd)
+            manifest = _MANIFEST_HEADER + "".join(f"{rel}\n" for rel in sorted(files))
+            staged.append(
+                (
+                    root_fd,
+                    _write_temporary(root_fd, MANIFEST, manifest.encode(), out_dir / MANIFEST),
+                    MANIFEST,
+                )
+            )
+        except BaseException:
+            for fd, temporary, _ in staged:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary, dir_fd=fd)
+            raise
+        for fd, temporary, name in staged:
+            try:
+                os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except OSError as exc:
+                raise GenSecretError(f"cannot write {name}: {exc.strerror}", str(out_dir)) from None
+        _remove_stale(root_fd, previous - set(files))
+        for fd in dir_fds.values():
+            os.fsync(fd)
+    finally:
+        for fd in dir_fds.values():
+            os.close(fd)
+
+
+def _check_relative(files: Mapping[str, str]) -> None:
+    for rel in files:
+        path = PurePosixPath(rel)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise GenSecretError(f"internal error: output path {rel!r} escapes the folder")
+
+
+def _split(rel: str) -> tuple[str, str]:
+    path = PurePosixPath(rel)
+    return ("/".join(path.parts[:-1]), path.parts[-1])
+
+
+def _open_out_dir(out_dir: Path) -> int:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        raise GenSecretError("--out is not a folder", str(out_dir)) from None
+    except OSError as exc:
+        raise GenSecretError(f"cannot create --out folder: {exc.strerror}", str(out_dir)) from None
+    try:
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except NotADirectoryError:
+        raise GenSecretError("--out is not a folder", str(out_dir)) from None
+    except OSError as exc:
+        raise GenSecretError(f"cannot open --out folder: {exc.strerror}", str(out_dir)) from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        os.close(fd)
+        raise GenSecretError("--out folder is not writable", str(out_dir))
+    return fd
+
+
+def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path) -> int:
+    """A descriptor for a folder below the output folder, made if missing, never a symlink."""
+    if rel in dir_fds:
+        return dir_fds[rel]
+    parent, name = _split(rel)
+    parent_fd = _subdir(dir_fds, parent, out_dir)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise GenSecretError(
+                "refusing to write through a symlink or non-folder", str(out_dir / rel)
+            ) from None
+        raise GenSecretError(f"cannot open folder: {exc.strerror}", str(out_dir / rel)) from None
+    dir_fds[rel] = fd
+    return fd
+
+
+def _write_temporary(dir_fd: int, name: str, data: bytes, shown: Path) -> str:
+    temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+    try:
+        # O_EXCL and O_NOFOLLOW: never open an existing file or a link someone planted.
+        fd = os.open(
+            temporary,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
+    except OSError as exc:
+        raise GenSecretError(f"cannot write file: {exc.strerror}", str(shown)) from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=dir_fd)
+        raise GenSecretError(f"cannot write file: {exc.strerror}", str(shown)) from None
+    finally:
+        os.close(fd)
+    return temporary
+
+
+def _read_manifest(root_fd: int) -> set[str]:
+    try:
+        fd = os.open(MANIFEST, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=root_fd)
+    except OSError:
+        return set()
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+        entries = {line.strip() for line in handle if line.strip() and not line.startswith("#")}
+    return {
+        e
+        for e in entries
+        if not PurePosixPath(e).is_absolute() and ".." not in PurePosixPath(e).parts
+    }
+
+
+def _remove_stale(root_fd: int, stale: set[str]) -> None:
+    """Unlink files an earlier render wrote and this one did not, then their empty folders."""
+    for rel in sorted(stale):
+        *parents, name = PurePosixPath(rel).parts
+        opened: list[int] = []
+        fd = root_fd
+        try:
+            for part in parents:
+                fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                opened.append(fd)
+            os.unlink(name, dir_fd=fd)  # unlink removes a link itself, never its target
+            for part, parent_fd in zip(reversed(parents), [root_fd, *opened][-2::-1], strict=True):
+                os.rmdir(part, dir_fd=parent_fd)  # fails, harmlessly, while not empty
+        except OSError:
+            pass
+        finally:
+            for opened_fd in opened:
+                os.close(opened_fd)

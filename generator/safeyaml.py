@@ -1,0 +1,294 @@
+"""A bounded, safe YAML loader that remembers the line of every field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from generator.errors import GenSecretError, Location
+
+# libyaml's parser when present: several times faster than the pure-Python one, same events.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 100
+# Nodes that aliases may add by reference; a billion-laughs document needs millions.
+MAX_ALIAS_NODES = 10_000
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document: its plain value and the line where each field path starts."""
+
+    value: Any
+    source: str
+    lines: dict[Path, int] = field(repr=False)
+    line_offset: int = 0
+
+    def where(self, path: Path) -> Location:
+        """The location of a field path, or of its nearest parent that has a line."""
+        probe = path
+        while probe not in self.lines and probe:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        return Location(dotted(path), self.source, line + self.line_offset if line else None)
+
+
+def dotted(path: Path) -> str:
+    """Render a field path the way users write it: spec.hosts[0].ips."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def decode(data: bytes, source: str) -> str:
+    """Bytes of a YAML file to text: UTF-8 only, no binary, bounded size."""
+    if len(data) > MAX_BYTES:
+        raise GenSecretError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", source)
+    if b"\0" in data:
+        line = data.count(b"\n", 0, data.index(b"\0")) + 1
+        raise GenSecretError("binary data, not a YAML file", Location("", source, line))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise GenSecretError("not valid UTF-8", Location("", source, line)) from None
+    return text.removeprefix("\ufeff")
+
+
+def load_all(text: str, source: str, line_offset: int = 0) -> list[Document]:
+    """Parse every document of a YAML stream into plain values, within the limits above."""
+    loader = _Loader(text)
+    try:
+        return list(_Builder(loader, source, line_offset).documents())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + line_offset if mark else None
+        raise GenSecretError(
+            f"invalid YAML: {_safe_problem(exc)}", Location("", source, line)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise GenSecretError(f"invalid YAML: {type(exc).__name__}", source) from None
+    finally:
+        loader.dispose()
+
+
+def _safe_problem(exc: yaml.MarkedYAMLError) -> str:
+    # PyYAML quotes input characters in some problems ("found unknown escape character 'q'");
+    # input may be a password, so only its own <token names> survive.
+    problem = exc.problem or exc.context or "syntax error"
+    return re.sub(r"'(?!<)[^']*'", "'…'", problem)
+
+
+class _Frame:
+    __slots__ = ("anchor", "container", "key", "key_line", "merges", "path", "start")
+
+    def __init__(self, container: Any, path: Path, anchor: str | None, start: int) -> None:
+        self.container = container
+        self.path = path
+        self.anchor = anchor
+        self.start = start
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+        self.merges: list[dict[Any, Any]] = []
+
+
+_NO_KEY = object()
+
+
+class _Builder:
+    """Builds values from the parser's events; iterative, so depth never hits Python's stack."""
+
+    def __init__(self, loader: Any, source: str, line_offset: int) -> None:
+        self.loader = loader
+        self.source = source
+        self.offset = line_offset
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.nodes = 0
+        self.alias_nodes = 0
+
+    def fail(self, message: str, path: Path, line: int) -> GenSecretError:
+        return GenSecretError(message, Location(dotted(path), self.source, line + self.offset))
+
+    def documents(self) -> Iterator[Document]:
+        loader = self.loader
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.DocumentStartEvent):
+                self.anchors.clear()
+                lines: dict[Path, int] = {}
+                value = self.document(lines)
+                yield Document(value, self.source, lines, self.offset)
+
+    def document(self, lines: dict[Path, int]) -> Any:
+        loader = self.loader
+        stack: list[_Frame] = []
+        result: Any = None
+        while True:
+            event = loader.get_event()
+            if isinstance(event, yaml.DocumentEndEvent):
+                return result
+            line = event.start_mark.line + 1
+            top = stack[-1] if stack else None
+            if top is not None and isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                stack.pop()
+                value = top.container
+                for merged in top.merges:
+                    for k, v in merged.items():
+                        value.setdefault(k, v)
+                if top.anchor is not None:
+                    self.open_anchors.discard(top.anchor)
+                    self.anchors[top.anchor] = (value, self.nodes - top.start)
+                result = self.attach(stack, value, lines, line, is_container=True, done=True)
+                continue
+            path = self.child_path(top)
+            if top is not None and isinstance(top.container, dict) and top.key is _NO_KEY:
+                # A mapping key: only scalars (or aliases of scalars) are keys here.
+                top.key, top.key_line = self.key(event, top.path, line), line
+                continue
+            if len(stack) >= MAX_DEPTH:
+                raise self.fail(f"nested deeper than {MAX_DEPTH} levels", path, line)
+            self.nodes += 1
+            if isinstance(event, yaml.AliasEvent):
+                value = self.alias(str(event.anchor), path, line)
+                result = self.attach(stack, value, lines, line, is_container=False)
+            elif isinstance(event, yaml.ScalarEvent):
+                value = self.scalar(event, path, line)
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = (value, 1)
+                result = self.attach(stack, value, lines, line, is_container=False)
+            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                is_map = isinstance(event, yaml.MappingStartEvent)
+                want = _MAP_TAG if is_map else _SEQ_TAG
+                if event.tag not in (None, "!", want):
+                    raise self.fail(f"unsupported YAML tag {event.tag}", path, line)
+                if event.anchor is not None:
+                    self.open_anchors.add(event.anchor)
+                if top is not None and top.key is not _NO_KEY:
+                    lines.setdefault(path, top.key_line)
+                lines.setdefault(path, line)
+                stack.append(_Frame({} if is_map else [], path, event.anchor, self.nodes - 1))
+            else:  # pragma: no cover - the parser emits nothing else inside a document
+                raise self.fail(f"unexpected YAML event {type(event).__name__}", path, line)
+
+    @staticmethod
+    def child_path(top: _Frame | None) -> Path:
+        if top is None:
+            return ()
+        if isinstance(top.container, list):
+            return (*top.path, len(top.container))
+        if top.key is _NO_KEY:
+            return top.path
+        key = top.key if isinstance(top.key, str | int) else str(top.key)
+        return (*top.path, key)
+
+    def attach(
+        self,
+        stack: list[_Frame],
+        value: Any,
+        lines: dict[Path, int],
+        line: int,
+        *,
+        is_container: bool,
+        done: bool = False,
+    ) -> Any:
+        if not stack:
+            return value
+        top = stack[-1]
+        if isinstance(top.container, list):
+            if not done:
+                lines.setdefault((*top.path, len(top.container)), line)
+            top.container.append(value)
+            return None
+        key = top.key
+        path = self.child_path(top)
+        if isinstance(key, _MergeKey):
+            merges = value if isinstance(value, list) else [value]
+            if not all(isinstance(m, dict) for m in merges):
+                raise self.fail(
+                    "a merge key (<<) needs a mapping or a list of mappings", path, line
+                )
+            top.merges.extend(merges)
+        else:
+            if key in top.container:
+                raise self.fail("duplicate key", path, top.key_line)
+            top.container[key] = value
+            lines.setdefault(path, top.key_line)
+        top.key = _NO_KEY
+        return None
+
+    def key(self, event: Any, path: Path, line: int) -> Any:
+        if isinstance(event, yaml.AliasEvent):
+            value = self.alias(str(event.anchor), path, line)
+        elif isinstance(event, yaml.ScalarEvent):
+            if self.resolve(event) == _MERGE_TAG:
+                return _MergeKey()
+            value = self.scalar(event, path, line)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (value, 1)
+        else:
+            raise self.fail("a mapping key must be a plain value", path, line)
+        if isinstance(value, dict | list):
+            raise self.fail("a mapping key must be a plain value", path, line)
+        return value
+
+    def alias(self, anchor: str, path: Path, line: int) -> Any:
+        if anchor in self.open_anchors:
+            raise self.fail(f"alias *{anchor} refers to itself", path, line)
+        if anchor not in self.anchors:
+            raise self.fail(f"undefined alias *{anchor}", path, line)
+        value, size = self.anchors[anchor]
+        self.alias_nodes += size
+        self.nodes += size - 1
+        if self.alias_nodes > MAX_ALIAS_NODES:
+            raise self.fail(
+                f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)",
+                path,
+                line,
+            )
+        return value
+
+    def resolve(self, event: Any) -> str:
+        if event.tag not in (None, "!"):
+            return str(event.tag)
+        if event.tag == "!" or not event.implicit[0]:
+            return "tag:yaml.org,2002:str"
+        return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
+
+    def scalar(self, event: Any, path: Path, line: int) -> Any:
+        tag = self.resolve(event)
+        if tag not in _SCALAR_TAGS:
+            raise self.fail(
+                f"unsupported YAML tag {tag.replace('tag:yaml.org,2002:', '!!')}", path, line
+            )
+        if tag == "tag:yaml.org,2002:str":
+            return event.value
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        try:
+            return self.loader.yaml_constructors[tag](self.loader, node)
+        except (ValueError, yaml.YAMLError):
+            raise self.fail(f"not a valid {tag.rsplit(':', 1)[-1]}", path, line) from None
+
+
+class _MergeKey:
+    """The YAML merge key (<<) as a mapping key: its value is merged, not stored."""

@@ -1,0 +1,134 @@
+"""Shared test helpers: fixtures on disk, the CLI in-process, and tool requirements."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+ROOT = HERE.parent
+# CI sets this: a test that would skip for a missing tool fails instead.
+REQUIRE_TOOLS = os.environ.get("GEN_SECRET_REQUIRE_TOOLS") == "1"
+
+
+def require_tool(name: str, install_hint: str) -> str:
+    """The path of an external tool, or a skip (a failure in CI) that says how to get it."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not found: {install_hint}"
+        if REQUIRE_TOOLS:
+            pytest.fail(f"{message} (GEN_SECRET_REQUIRE_TOOLS=1 turns this skip into a failure)")
+        pytest.skip(message)
+    return path
+
+
+def gen_secret_script() -> str:
+    """The installed console script next to this interpreter."""
+    script = Path(sys.executable).parent / "gen-secret"
+    if not script.exists():
+        pytest.fail("gen-secret console script is not installed: pip install -e .")
+    return str(script)
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+    """Run `gen-secret ARGS` in-process through the real entry point, with optional stdin."""
+    from generator.cli import main
+
+    def run(*args: str, stdin: bytes = b"") -> Run:
+        import io
+
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def run_script(
+    *args: str, stdin: bytes = b"", cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Run:
+    """Run the installed console script as a user would, with a timeout."""
+    proc = subprocess.run(
+        [gen_secret_script(), *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+K8S_VERSION = "1.32.0"  # the machine image's kubectl
+
+
+def assert_valid(document: dict[str, object]) -> None:
+    """Strict OpenAPI validation; a failure names the field and rule, never the values."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.absolute_path)
+        pytest.fail(
+            f"{document.get('kind')} fails {exc.validator!r} at {path or '(top)'}", pytrace=False
+        )
+
+
+def decode_data(document: dict[str, object]) -> dict[str, bytes]:
+    """A Secret's data, base64-decoded."""
+    import base64
+
+    data = document["data"]
+    assert isinstance(data, dict)
+    return {key: base64.b64decode(value, validate=True) for key, value in data.items()}
+
+
+def kubectl_dockerconfigjson(server: str, username: str, password: str) -> bytes:
+    """What `kubectl create secret docker-registry` writes: the byte oracle."""
+    import base64
+    import json
+
+    kubectl = require_tool(
+        "kubectl", "kubectl is on the machine image; install it from your distribution"
+    )
+    proc = subprocess.run(
+        [
+            kubectl,
+            "create",
+            "secret",
+            "docker-registry",
+            "oracle",
+            f"--docker-server={server}",
+            f"--docker-username={username}",
+            f"--docker-password={password}",
+            "--dry-run=client",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        # kubectl's stderr never echoes the password for this command, but keep it out anyway.
+        pytest.fail(f"kubectl create secret failed with exit code {proc.returncode}", pytrace=False)
+    return base64.b64decode(json.loads(proc.stdout)["data"][".dockerconfigjson"])
