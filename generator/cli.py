@@ -23,6 +23,7 @@ app = typer.Typer(
 STDIN = "-"
 DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
 MAX_PASSWORD_BYTES = 64 * 1024
+MAX_LIST_BYTES = 10 * 1024 * 1024
 
 
 def say(kind: str, message: str) -> None:
@@ -63,7 +64,7 @@ ClusterfileArg = Annotated[
 
 
 @app.command(
-    epilog="Example: gen-secret render Clusterfile --out clusters/prod/",
+    epilog="Example: gen-secret render Clusterfile --pull-namespaces-from ns.txt --out prod/",
 )
 def render(
     clusterfile: ClusterfileArg = None,
@@ -73,7 +74,6 @@ def render(
             "--out",
             "-o",
             help="Write files and a kustomization.yaml to this folder instead of stdout.",
-            file_okay=False,
         ),
     ] = None,
     name: Annotated[str, typer.Option(help="Name of the Secret.")] = "sealer-registry",
@@ -85,12 +85,55 @@ def render(
         bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
     ] = False,
     password_file: Annotated[
-        Path | None, typer.Option(help="Read the registry password from this file.", dir_okay=False)
+        Path | None, typer.Option(help="Read the registry password from this file.")
     ] = None,
     ca_file: Annotated[
         Path | None,
+        typer.Option(help="PEM CA certificate of the registry (default: sealer's own, if found)."),
+    ] = None,
+    alias: Annotated[
+        list[str] | None,
         typer.Option(
-            help="PEM CA certificate of the registry (default: sealer's own file, if found)."
+            metavar="HOST[:PORT]",
+            help="Another name the registry answers to, as an extra auths key (exact port; "
+            "'*' globs a label). Repeatable.",
+        ),
+    ] = None,
+    pull_namespace: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NS", help="Put a pull copy of the Secret in NS. Repeatable."),
+    ] = None,
+    pull_namespaces_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="Namespaces one a line ('-' for stdin); `kubectl get ns -o name` output works.",
+        ),
+    ] = None,
+    exclude_namespace: Annotated[
+        list[str] | None,
+        typer.Option(metavar="GLOB", help="Leave out matching namespaces. Repeatable."),
+    ] = None,
+    service_account: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="ServiceAccount to write in each pull namespace (default: default). Repeatable.",
+        ),
+    ] = None,
+    keep_pull_secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="Another pull secret those ServiceAccounts must keep listing. Repeatable.",
+        ),
+    ] = None,
+    patch: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="[NS/]KIND/NAME",
+            help="Write a patch adding the Secret to this workload's pods (needs --out). "
+            "Repeatable.",
         ),
     ] = None,
 ) -> None:
@@ -98,18 +141,37 @@ def render(
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
-    from generator import pipeline
+    from generator import pipeline  # imported here: keeps `--help` and `--version` fast
 
+    stdin_users = [
+        flag
+        for flag, used in (
+            ("CLUSTERFILE -", clusterfile == STDIN),
+            ("--password-stdin", password_stdin),
+            ("--pull-namespaces-from -", pull_namespaces_from == STDIN),
+        )
+        if used
+    ]
+    if len(stdin_users) > 1:
+        raise UsageError(f"only one input can come from stdin: {' and '.join(stdin_users)}")
     if password_stdin and password_file is not None:
         raise UsageError("--password-stdin and --password-file cannot be used together")
-    if password_stdin and clusterfile == STDIN:
-        raise UsageError("--password-stdin cannot be used when the Clusterfile comes from stdin")
+    if patch and out is None:
+        raise UsageError("--patch writes patch files, so it needs --out DIR")
+    if (service_account or keep_pull_secret) and not (pull_namespace or pull_namespaces_from):
+        raise UsageError(
+            "--service-account and --keep-pull-secret need a --pull-namespace or "
+            "--pull-namespaces-from"
+        )
     source, data = read_input(clusterfile)
     password = None
     if password_stdin:
         password = read_password(sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 1), "stdin")
     elif password_file is not None:
         password = read_password(read_bytes(password_file, MAX_PASSWORD_BYTES), str(password_file))
+    namespace_lists: tuple[tuple[str, str], ...] = ()
+    if pull_namespaces_from is not None:
+        namespace_lists = (read_text(pull_namespaces_from),)
     result = pipeline.run(
         data,
         source,
@@ -119,6 +181,13 @@ def render(
             username=username,
             password=password,
             ca_file=ca_file,
+            aliases=tuple(alias or ()),
+            pull_namespaces=tuple(pull_namespace or ()),
+            pull_namespace_lists=namespace_lists,
+            exclude_namespaces=tuple(exclude_namespace or ()),
+            service_accounts=tuple(service_account or ()),
+            keep_pull_secrets=tuple(keep_pull_secret or ()),
+            patches=tuple(patch or ()),
         ),
     )
     for line in result.notes:
@@ -133,6 +202,20 @@ def render(
     else:
         sys.stdout.write(result.stream)
         sys.stdout.flush()
+
+
+def read_text(name: str) -> tuple[str, str]:
+    """A small text input (a namespace list) and its display name; '-' is stdin."""
+    if name == STDIN:
+        data, source = sys.stdin.buffer.read(MAX_LIST_BYTES + 1), "<stdin>"
+    else:
+        data, source = read_bytes(Path(name), MAX_LIST_BYTES), name
+    if len(data) > MAX_LIST_BYTES:
+        raise GenSecretError("file is larger than 10 MiB", source)
+    try:
+        return data.decode("utf-8"), source
+    except UnicodeDecodeError:
+        raise GenSecretError("not valid UTF-8", source) from None
 
 
 def read_bytes(path: Path, limit: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Turn a parsed Cluster and the command's options into what the templates render."""
+"""Turn a parsed Cluster and the command's options into the files and objects to render."""
 
 from __future__ import annotations
 
@@ -8,10 +8,20 @@ from generator.certs import CaCertificate
 from generator.clusterfile import Cluster, Credentials, RegistryEndpoint
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
+from generator.fanout import PatchTarget
 from generator.names import is_label_value
+from generator.objects import (
+    Labels,
+    OutputFile,
+    PatchObject,
+    SecretObject,
+    ServiceAccountObject,
+)
 
 DEFAULT_NAME = "sealer-registry"
 DEFAULT_NAMESPACE = "kube-system"
+DEFAULT_SERVICE_ACCOUNT = "default"
+MAIN_FILE = "secret.yaml"
 
 
 @dataclass(frozen=True)
@@ -23,32 +33,26 @@ class RenderOptions:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ca: CaCertificate | None = None
-
-
-@dataclass(frozen=True)
-class SecretObject:
-    """One Secret to render: every value of `data` is raw bytes, base64-encoded by the template."""
-
-    file: str
-    name: str
-    namespace: str
-    labels: tuple[tuple[str, str], ...]
-    data: tuple[tuple[str, bytes], ...] = field(repr=False)
-    type: str = "kubernetes.io/dockerconfigjson"
+    aliases: tuple[str, ...] = ()
+    pull_namespaces: tuple[str, ...] = ()
+    service_accounts: tuple[str, ...] = ()
+    keep_pull_secrets: tuple[str, ...] = ()
+    patches: tuple[PatchTarget, ...] = ()
 
 
 @dataclass(frozen=True)
 class RenderContext:
-    """Everything the templates need, and the warnings found on the way."""
+    """Every file to render with its objects, and the warnings found on the way."""
 
     registry: RegistryEndpoint
-    secrets: tuple[SecretObject, ...]
+    auths_keys: tuple[str, ...]
+    files: tuple[OutputFile, ...]
     warnings: tuple[str, ...] = ()
 
     @property
     def resources(self) -> tuple[str, ...]:
         """Files that hold objects to apply, in output order."""
-        return tuple(s.file for s in self.secrets)
+        return tuple(f.path for f in self.files if f.role == "resource")
 
 
 def effective_registry(cluster: Cluster, options: RenderOptions) -> RegistryEndpoint:
@@ -61,23 +65,38 @@ def effective_registry(cluster: Cluster, options: RenderOptions) -> RegistryEndp
         return replace(registry, credentials=None)
     if not username:
         raise GenSecretError(f"a password was given for {registry.url} but no username")
-    return replace(registry, credentials=Credentials(username or "", password or ""))
+    return replace(registry, credentials=Credentials(username, password or ""))
 
 
-def auths(cluster: Cluster, registry: RegistryEndpoint) -> dict[str, Credentials | None]:
-    """`auths` entries: the Secret's registry always, every other registry with credentials."""
+def alias_keys(registry: RegistryEndpoint, aliases: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Other names the registry answers to: its certificate's SANs with its port, then --alias.
+
+    The kubelet matches host and port exactly, so an image pulled as `10.0.0.11:5000/app`
+    needs a key of its own even when it is the same registry as `sea.hub:5000`.
+    """
+    suffix = f":{registry.port}" if registry.port else ""
+    names = [f"{host}{suffix}" for host in (*registry.san_dns_names, *registry.san_ips)]
+    return tuple(dict.fromkeys(name for name in (*names, *aliases) if name != registry.url))
+
+
+def auths(
+    cluster: Cluster, registry: RegistryEndpoint, aliases: tuple[str, ...] = ()
+) -> dict[str, Credentials | None]:
+    """`auths` entries: the Secret's registry and its aliases always, other registries with
+    credentials."""
     entries: dict[str, Credentials | None] = {}
     for other in cluster.registries:
         if other.role != registry.role and other.credentials is not None:
             entries[other.url] = other.credentials
-    entries[registry.url] = registry.credentials
+    for key in (registry.url, *alias_keys(registry, aliases)):
+        entries[key] = registry.credentials
     return entries
 
 
-def labels(cluster: Cluster) -> tuple[tuple[str, str], ...]:
+def labels(cluster: Cluster, component: str) -> Labels:
     """The recommended app.kubernetes.io labels, sorted; `instance` only when it is valid."""
     values = {
-        "app.kubernetes.io/component": "registry-credentials",
+        "app.kubernetes.io/component": component,
         "app.kubernetes.io/managed-by": "gen-secret",
         "app.kubernetes.io/name": "sealer-registry",
         "app.kubernetes.io/part-of": "sealer",
@@ -88,21 +107,40 @@ def labels(cluster: Cluster) -> tuple[tuple[str, str], ...]:
 
 
 def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
-    """The main registry Secret for a cluster, with its data keys in sorted order."""
+    """The main Secret, then per target namespace a pull copy and ServiceAccounts, then patches."""
     registry = effective_registry(cluster, options)
     warnings = list(cluster.warnings)
     if registry.credentials is None:
         warnings.append(
             f"registry {registry.url} has no credentials: the Secret allows anonymous pulls only"
         )
-    if registry.credentials is not None and not registry.credentials.password:
+    elif not registry.credentials.password:
         warnings.append(f"registry {registry.url} has a username but an empty password")
-    if not cluster.name or not is_label_value(cluster.name):
+    if not is_label_value(cluster.name):
         warnings.append(
             "cluster name is not a valid label value: no app.kubernetes.io/instance label"
         )
+
+    entries = auths(cluster, registry, options.aliases)
+    config = dockerconfigjson(entries)
+    files = [OutputFile(MAIN_FILE, (_main_secret(cluster, registry, options, config),))]
+    files += _namespace_files(cluster, options, config)
+    files += [
+        OutputFile(
+            f"patches/{target.namespace}/{target.kind}-{target.name}.yaml",
+            (PatchObject(target.kind, target.name, target.namespace, options.name),),
+            role="patch",
+        )
+        for target in sorted(set(options.patches), key=lambda t: (t.namespace, t.kind, t.name))
+    ]
+    return RenderContext(registry, tuple(sorted(entries)), tuple(files), tuple(warnings))
+
+
+def _main_secret(
+    cluster: Cluster, registry: RegistryEndpoint, options: RenderOptions, config: bytes
+) -> SecretObject:
     data: dict[str, bytes] = {
-        ".dockerconfigjson": dockerconfigjson(auths(cluster, registry)),
+        ".dockerconfigjson": config,
         "domain": registry.domain.encode(),
         "url": registry.url.encode(),
         "ha": _flag(registry.ha),
@@ -115,14 +153,39 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         data["password"] = registry.credentials.password.encode()
     if options.ca is not None:
         data["ca.crt"] = options.ca.pem.encode()
-    secret = SecretObject(
-        file="secret.yaml",
+    return SecretObject(
         name=options.name,
         namespace=options.namespace,
-        labels=labels(cluster),
+        labels=labels(cluster, "registry-credentials"),
         data=tuple(sorted(data.items())),
     )
-    return RenderContext(registry, (secret,), tuple(warnings))
+
+
+def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) -> list[OutputFile]:
+    """One file per target namespace: a pull copy (least privilege: only `.dockerconfigjson`)
+    and the ServiceAccounts that list it."""
+    accounts = options.service_accounts or (
+        (DEFAULT_SERVICE_ACCOUNT,) if options.pull_namespaces else ()
+    )
+    pull_secrets = tuple(dict.fromkeys((options.name, *options.keep_pull_secrets)))
+    copy_labels = labels(cluster, "pull-secret")
+    account_labels = labels(cluster, "pull-secret-consumer")
+    pull_data = ((".dockerconfigjson", config),)
+    pulled = set(options.pull_namespaces)
+    targets = pulled | {t.namespace for t in options.patches}
+    files = []
+    for namespace in sorted(targets):
+        objects: list[SecretObject | ServiceAccountObject] = []
+        if namespace != options.namespace:  # the main Secret already serves its own namespace
+            objects.append(SecretObject(options.name, namespace, copy_labels, pull_data))
+        if namespace in pulled:
+            objects += [
+                ServiceAccountObject(account, namespace, account_labels, pull_secrets)
+                for account in accounts
+            ]
+        if objects:
+            files.append(OutputFile(f"namespaces/{namespace}.yaml", tuple(objects)))
+    return files
 
 
 def _flag(value: bool) -> bytes:

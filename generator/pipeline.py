@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.certs import CaCertificate, discover_ca, load_ca
 from generator.clusterfile import check_username, read_clusterfile
-from generator.context import RenderOptions, build_context
+from generator.context import RenderContext, RenderOptions, build_context
+from generator.fanout import (
+    parse_alias,
+    parse_namespace_lines,
+    parse_patch_target,
+    target_namespaces,
+)
 from generator.names import check_namespace, check_object_name
 from generator.render import render, stream
 
@@ -22,24 +28,60 @@ class Request:
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
     ca_root: Path = Path("/")
+    aliases: tuple[str, ...] = ()
+    pull_namespaces: tuple[str, ...] = ()
+    # (text, display name) of a --pull-namespaces-from file
+    pull_namespace_lists: tuple[tuple[str, str], ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+    service_accounts: tuple[str, ...] = ()
+    keep_pull_secrets: tuple[str, ...] = ()
+    patches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Result:
     """Rendered files, the stdout stream, and what to tell the user on stderr."""
 
+    context: RenderContext = field(repr=False)
     files: dict[str, str] = field(repr=False)
     stream: str = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
 
-def run(data: bytes, source: str, request: Request) -> Result:
-    """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
+def options_for(request: Request) -> RenderOptions:
+    """Check every name in the request and turn it into render options (CA and cluster aside)."""
     check_object_name(request.name, "--name")
     check_namespace(request.namespace, "--namespace")
     if request.username is not None:
         check_username(request.username, "--username")
+    for account in request.service_accounts:
+        check_object_name(account, "--service-account")
+    for secret in request.keep_pull_secrets:
+        check_object_name(secret, "--keep-pull-secret")
+    listed = [
+        n
+        for text, source in request.pull_namespace_lists
+        for n in parse_namespace_lines(text, source)
+    ]
+    return RenderOptions(
+        name=request.name,
+        namespace=request.namespace,
+        username=request.username,
+        password=request.password,
+        aliases=tuple(dict.fromkeys(parse_alias(a) for a in request.aliases)),
+        pull_namespaces=target_namespaces(
+            (*request.pull_namespaces, *listed), request.exclude_namespaces
+        ),
+        service_accounts=tuple(dict.fromkeys(request.service_accounts)),
+        keep_pull_secrets=tuple(dict.fromkeys(request.keep_pull_secrets)),
+        patches=tuple(parse_patch_target(p, request.namespace) for p in request.patches),
+    )
+
+
+def run(data: bytes, source: str, request: Request) -> Result:
+    """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
+    options = options_for(request)
     cluster = read_clusterfile(data, source)
     notes: list[str] = []
     ca: CaCertificate | None = None
@@ -49,13 +91,6 @@ def run(data: bytes, source: str, request: Request) -> Result:
         ca = discover_ca(cluster, cluster.registry, request.ca_root)
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
-    options = RenderOptions(
-        name=request.name,
-        namespace=request.namespace,
-        username=request.username,
-        password=request.password,
-        ca=ca,
-    )
-    context = build_context(cluster, options)
+    context = build_context(cluster, replace(options, ca=ca))
     files = render(context)
-    return Result(files, stream(context, files), context.warnings, tuple(notes))
+    return Result(context, files, stream(context, files), context.warnings, tuple(notes))

@@ -11,8 +11,9 @@ from typing import Any
 import jinja2
 import yaml
 
-from generator.context import RenderContext, SecretObject
+from generator.context import RenderContext
 from generator.errors import GenSecretError
+from generator.objects import KubeObject
 
 KUSTOMIZATION = "kustomization.yaml"
 _PLAIN = re.compile(r"[A-Za-z0-9._/][A-Za-z0-9._/-]*")
@@ -83,14 +84,11 @@ def _escape(ch: str) -> str:
 
 
 def render(context: RenderContext) -> dict[str, str]:
-    """Render every object file and the kustomization that lists them, and check each one."""
+    """Render every file and the kustomization that lists the resources, checking each one."""
     env = environment()
-    secret_template = env.get_template("secret.yaml.j2")
     files: dict[str, str] = {}
-    for secret in context.secrets:
-        text = secret_template.render(secret=secret)
-        _check_secret(text, secret)
-        files[secret.file] = text
+    for output in context.files:
+        files[output.path] = "---\n".join(_render_object(env, obj) for obj in output.objects)
     files[KUSTOMIZATION] = env.get_template("kustomization.yaml.j2").render(
         resources=context.resources
     )
@@ -99,8 +97,17 @@ def render(context: RenderContext) -> dict[str, str]:
 
 
 def stream(context: RenderContext, files: dict[str, str]) -> str:
-    """The objects as one multi-document stream for `kubectl apply -f -`."""
+    """The objects as one multi-document stream for `kubectl apply -f -`; never the patches."""
     return "---\n".join(files[name] for name in context.resources)
+
+
+def _render_object(env: jinja2.Environment, obj: KubeObject) -> str:
+    text = env.get_template(obj.TEMPLATE).render(obj=obj)
+    # Render, then parse: whatever the input held, the document must be exactly this object.
+    if _load(text, obj.TEMPLATE) != [obj.expected()]:
+        # Never show the documents: they hold credentials.
+        raise GenSecretError(f"internal error: {obj.TEMPLATE} does not read back as intended")
+    return text
 
 
 def _load(text: str, what: str) -> list[Any]:
@@ -108,27 +115,6 @@ def _load(text: str, what: str) -> list[Any]:
         return list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError:
         raise GenSecretError(f"internal error: rendered {what} is not valid YAML") from None
-
-
-def _check_secret(text: str, secret: SecretObject) -> None:
-    # Render, then parse: whatever the input held, the document must be exactly this Secret.
-    documents = _load(text, secret.file)
-    expected = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret.name,
-            "namespace": secret.namespace,
-            "labels": dict(secret.labels),
-        },
-        "type": secret.type,
-        "data": {key: base64.b64encode(raw).decode("ascii") for key, raw in secret.data},
-    }
-    if documents != [expected]:
-        # Never show the documents: they hold credentials.
-        raise GenSecretError(
-            f"internal error: rendered {secret.file} does not read back as intended"
-        )
 
 
 def _check_kustomization(text: str, resources: tuple[str, ...]) -> None:

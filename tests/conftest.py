@@ -45,8 +45,11 @@ class Run:
     err: str
 
 
+Cli = Callable[..., Run]
+
+
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     """Run `gen-secret ARGS` in-process through the real entry point, with optional stdin."""
     from generator.cli import main
 

@@ -1,0 +1,121 @@
+"""The objects gen-secret renders, each with its template and the document it must read back as."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SecretObject:
+    """A Secret; every value of `data` is raw bytes, base64-encoded by the template."""
+
+    TEMPLATE: ClassVar[str] = "secret.yaml.j2"
+
+    name: str
+    namespace: str
+    labels: Labels
+    data: tuple[tuple[str, bytes], ...] = field(repr=False)
+    type: str = "kubernetes.io/dockerconfigjson"
+
+    def expected(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": dict(self.labels),
+            },
+            "type": self.type,
+            "data": {key: base64.b64encode(raw).decode("ascii") for key, raw in self.data},
+        }
+
+
+@dataclass(frozen=True)
+class ServiceAccountObject:
+    """A whole ServiceAccount: its imagePullSecrets list is atomic, so it is written in full."""
+
+    TEMPLATE: ClassVar[str] = "serviceaccount.yaml.j2"
+
+    name: str
+    namespace: str
+    labels: Labels
+    image_pull_secrets: tuple[str, ...]
+
+    def expected(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": dict(self.labels),
+            },
+            "imagePullSecrets": [{"name": n} for n in self.image_pull_secrets],
+        }
+
+
+# kind (as users type it) -> (apiVersion, Kind, path from the object to its PodSpec)
+WORKLOADS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "deployment": ("apps/v1", "Deployment", ("spec", "template", "spec")),
+    "statefulset": ("apps/v1", "StatefulSet", ("spec", "template", "spec")),
+    "daemonset": ("apps/v1", "DaemonSet", ("spec", "template", "spec")),
+    "replicaset": ("apps/v1", "ReplicaSet", ("spec", "template", "spec")),
+    "job": ("batch/v1", "Job", ("spec", "template", "spec")),
+    "cronjob": ("batch/v1", "CronJob", ("spec", "jobTemplate", "spec", "template", "spec")),
+    "pod": ("v1", "Pod", ("spec",)),
+}
+
+
+@dataclass(frozen=True)
+class PatchObject:
+    """A strategic-merge patch that adds the Secret to a workload's PodSpec.imagePullSecrets.
+
+    That list merges by name, so entries the workload already has stay.
+    """
+
+    TEMPLATE: ClassVar[str] = "patch.yaml.j2"
+
+    kind: str  # a key of WORKLOADS
+    name: str
+    namespace: str
+    secret: str
+
+    @property
+    def api_version(self) -> str:
+        return WORKLOADS[self.kind][0]
+
+    @property
+    def kind_name(self) -> str:
+        return WORKLOADS[self.kind][1]
+
+    @property
+    def pod_spec_path(self) -> tuple[str, ...]:
+        return WORKLOADS[self.kind][2]
+
+    def expected(self) -> dict[str, Any]:
+        pod_spec: dict[str, Any] = {"imagePullSecrets": [{"name": self.secret}]}
+        for key in reversed(self.pod_spec_path):
+            pod_spec = {key: pod_spec}
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind_name,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            **pod_spec,
+        }
+
+
+KubeObject = SecretObject | ServiceAccountObject | PatchObject
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file of output: its objects, and whether kustomization.yaml lists it."""
+
+    path: str
+    objects: tuple[KubeObject, ...]
+    role: Literal["resource", "patch"] = "resource"
