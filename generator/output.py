@@ -49,6 +49,7 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary, dir_fd=fd)
             raise
+        _sync(root_fd, staged)
         for fd, temporary, name in staged:
             try:
                 os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
@@ -60,6 +61,26 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
     finally:
         for fd in dir_fds.values():
             os.close(fd)
+
+
+def _sync(root_fd: int, staged: list[tuple[int, str, str]]) -> None:
+    """Get every staged file's bytes to disk before any rename makes it visible.
+
+    One syncfs(2) for the whole file system instead of an fsync per file: a fleet render writes
+    thousands of files, and per-file fsync made that 10x slower.
+    """
+    import ctypes  # only writers pay for it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    syncfs = getattr(libc, "syncfs", None)
+    if syncfs is not None and syncfs(root_fd) == 0:
+        return
+    for fd, temporary, _ in staged:
+        file_fd = os.open(temporary, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        try:
+            os.fsync(file_fd)
+        finally:
+            os.close(file_fd)
 
 
 def _check_relative(files: Mapping[str, str]) -> None:
@@ -129,8 +150,6 @@ def _write_temporary(dir_fd: int, name: str, data: bytes, shown: Path) -> str:
         os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "wb", closefd=False) as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(fd)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)
