@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from generator import __version__
 from generator.errors import GenSecretError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="gen-secret",
@@ -21,9 +27,7 @@ app = typer.Typer(
 )
 
 STDIN = "-"
-DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
-MAX_PASSWORD_BYTES = 64 * 1024
-MAX_LIST_BYTES = 10 * 1024 * 1024
+PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
 
 
 def say(kind: str, message: str) -> None:
@@ -52,12 +56,12 @@ def _root(
     """
 
 
-ClusterfileArg = Annotated[
-    str | None,
+ClusterfilesArg = Annotated[
+    list[str] | None,
     typer.Argument(
-        metavar="[CLUSTERFILE]",
-        help="Clusterfile or sealer-clusterfile ConfigMap; '-' reads stdin. "
-        "Default: ./Clusterfile, then ~/.sealer/Clusterfile.",
+        metavar="[CLUSTERFILE]...",
+        help="Clusterfiles or sealer-clusterfile ConfigMaps ('-' reads stdin), or folders to "
+        "scan for them. Default: ./Clusterfile, then ~/.sealer/Clusterfile.",
         show_default=False,
     ),
 ]
@@ -67,7 +71,7 @@ ClusterfileArg = Annotated[
     epilog="Example: gen-secret render Clusterfile --pull-namespaces-from ns.txt --out prod/",
 )
 def render(
-    clusterfile: ClusterfileArg = None,
+    clusterfiles: ClusterfilesArg = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -141,12 +145,12 @@ def render(
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
-    from generator import pipeline  # imported here: keeps `--help` and `--version` fast
+    from generator import inputs, pipeline  # imported here: keeps `--help` and `--version` fast
 
     stdin_users = [
         flag
         for flag, used in (
-            ("CLUSTERFILE -", clusterfile == STDIN),
+            ("CLUSTERFILE -", STDIN in (clusterfiles or ())),
             ("--password-stdin", password_stdin),
             ("--pull-namespaces-from -", pull_namespaces_from == STDIN),
         )
@@ -163,102 +167,80 @@ def render(
             "--service-account and --keep-pull-secret need a --pull-namespace or "
             "--pull-namespaces-from"
         )
-    source, data = read_input(clusterfile)
+    found = inputs.read_clusterfiles(list(clusterfiles or ()))
+    if found.is_fleet and out is None:
+        raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
+    for line in found.notes:
+        say("", line)
     password = None
     if password_stdin:
-        password = read_password(sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 1), "stdin")
+        password = inputs.read_password(
+            sys.stdin.buffer.read(inputs.MAX_PASSWORD_BYTES + 1), "stdin"
+        )
     elif password_file is not None:
-        password = read_password(read_bytes(password_file, MAX_PASSWORD_BYTES), str(password_file))
+        data = inputs.read_bytes(password_file, inputs.MAX_PASSWORD_BYTES)
+        password = inputs.read_password(data, str(password_file))
     namespace_lists: tuple[tuple[str, str], ...] = ()
     if pull_namespaces_from is not None:
-        namespace_lists = (read_text(pull_namespaces_from),)
-    result = pipeline.run(
-        data,
-        source,
-        pipeline.Request(
-            name=name,
-            namespace=namespace,
-            username=username,
-            password=password,
-            ca_file=ca_file,
-            aliases=tuple(alias or ()),
-            pull_namespaces=tuple(pull_namespace or ()),
-            pull_namespace_lists=namespace_lists,
-            exclude_namespaces=tuple(exclude_namespace or ()),
-            service_accounts=tuple(service_account or ()),
-            keep_pull_secrets=tuple(keep_pull_secret or ()),
-            patches=tuple(patch or ()),
-        ),
+        namespace_lists = (inputs.read_text(pull_namespaces_from),)
+    request = pipeline.Request(
+        name=name,
+        namespace=namespace,
+        username=username,
+        password=password,
+        ca_file=ca_file,
+        aliases=tuple(alias or ()),
+        pull_namespaces=tuple(pull_namespace or ()),
+        pull_namespace_lists=namespace_lists,
+        exclude_namespaces=tuple(exclude_namespace or ()),
+        service_accounts=tuple(service_account or ()),
+        keep_pull_secrets=tuple(keep_pull_secret or ()),
+        patches=tuple(patch or ()),
     )
-    for line in result.notes:
-        say("", line)
-    for line in result.warnings:
-        say("warning", line)
-    if out is not None:
-        from generator.output import write_tree
-
-        write_tree(out, result.files)
-        say("", f"wrote {len(result.files)} files to {out}")
+    started = time.monotonic()
+    if found.is_fleet:
+        with progress(len(found.files)) as advance:
+            results = pipeline.run_fleet(found.files, request, advance)
+        files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
     else:
-        sys.stdout.write(result.stream)
+        ((source, data),) = found.files
+        results = {"": pipeline.run(data, source, request)}
+        files = results[""].files
+    for result in results.values():
+        prefix = f"{result.source}: " if found.is_fleet else ""
+        for line in result.notes:
+            say("", prefix + line)
+        for line in result.warnings:
+            say("warning", prefix + line)
+    if out is None:
+        sys.stdout.write(results[""].stream)
         sys.stdout.flush()
+        return
+    from generator.output import write_tree
+
+    write_tree(out, files)
+    if sys.stderr.isatty():
+        clusters = f"{len(results)} clusters, " if found.is_fleet else ""
+        say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
 
 
-def read_text(name: str) -> tuple[str, str]:
-    """A small text input (a namespace list) and its display name; '-' is stdin."""
-    if name == STDIN:
-        data, source = sys.stdin.buffer.read(MAX_LIST_BYTES + 1), "<stdin>"
-    else:
-        data, source = read_bytes(Path(name), MAX_LIST_BYTES), name
-    if len(data) > MAX_LIST_BYTES:
-        raise GenSecretError("file is larger than 10 MiB", source)
-    try:
-        return data.decode("utf-8"), source
-    except UnicodeDecodeError:
-        raise GenSecretError("not valid UTF-8", source) from None
+@contextlib.contextmanager
+def progress(total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for many clusters, only when a person is watching."""
+    if total < PROGRESS_MIN or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task("rendering", total=total)
+        yield lambda: bar.advance(task)
 
 
-def read_bytes(path: Path, limit: int) -> bytes:
-    """A file's bytes, or a one-line error that names it; never more than `limit` + 1 bytes."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(limit + 1)
-    except IsADirectoryError:
-        raise GenSecretError("is a directory, not a file", str(path)) from None
-    except OSError as exc:
-        raise GenSecretError(f"cannot read file: {exc.strerror}", str(path)) from None
+def _stderr_console() -> Console:
+    from rich.console import Console
 
-
-def read_input(clusterfile: str | None) -> tuple[str, bytes]:
-    """The Clusterfile's display name and bytes, from the argument, stdin or sealer's places."""
-    from generator.safeyaml import MAX_BYTES
-
-    if clusterfile == STDIN:
-        return "<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)
-    if clusterfile is not None:
-        return clusterfile, read_bytes(Path(clusterfile), MAX_BYTES)
-    for candidate in DEFAULT_SEARCH:
-        path = candidate.expanduser()
-        if path.is_file():
-            say("", f"reading {path}")
-            return str(path), read_bytes(path, MAX_BYTES)
-    raise GenSecretError("no Clusterfile given, and none at ./Clusterfile or ~/.sealer/Clusterfile")
-
-
-def read_password(data: bytes, source: str) -> str:
-    """A password from stdin or a file: one trailing newline stripped, as `docker login` does."""
-    if len(data) > MAX_PASSWORD_BYTES:
-        raise GenSecretError("password is longer than 64 KiB", source)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise GenSecretError("password is not valid UTF-8", source) from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise GenSecretError("password is empty", source)
-    if "\n" in text or "\r" in text:
-        raise GenSecretError("password holds a line break", source)
-    return text
+    return Console(stderr=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.certs import CaCertificate, discover_ca, load_ca
 from generator.clusterfile import check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
+from generator.errors import GenSecretError
 from generator.fanout import (
     parse_alias,
     parse_namespace_lines,
@@ -16,6 +19,9 @@ from generator.fanout import (
 )
 from generator.names import check_namespace, check_object_name
 from generator.render import render, stream
+
+# A cluster's output folder in fleet mode: one path component, never `.` or `..`.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Request:
 class Result:
     """Rendered files, the stdout stream, and what to tell the user on stderr."""
 
+    cluster: str
+    source: str
     context: RenderContext = field(repr=False)
     files: dict[str, str] = field(repr=False)
     stream: str = field(repr=False)
@@ -81,7 +89,41 @@ def options_for(request: Request) -> RenderOptions:
 
 def run(data: bytes, source: str, request: Request) -> Result:
     """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
+    return _render_one(data, source, request, options_for(request))
+
+
+def run_fleet(
+    inputs: Sequence[tuple[str, bytes]],
+    request: Request,
+    on_each: Callable[[], None] | None = None,
+) -> dict[str, Result]:
+    """Render every Clusterfile with the same options, keyed by cluster name.
+
+    All or nothing: the first bad file stops the run, and two clusters with one name are an
+    error that names both files, since their output folders would collide.
+    """
     options = options_for(request)
+    results: dict[str, Result] = {}
+    sources: dict[str, str] = {}
+    for source, data in inputs:
+        result = _render_one(data, source, request, options)
+        if result.cluster in sources:
+            raise GenSecretError(
+                f"cluster name {result.cluster!r} is used by both {sources[result.cluster]} "
+                f"and {source}"
+            )
+        if not _FOLDER_NAME.fullmatch(result.cluster):
+            raise GenSecretError(
+                f"cluster name {result.cluster!r} cannot name an output folder", source
+            )
+        sources[result.cluster] = source
+        results[result.cluster] = result
+        if on_each is not None:
+            on_each()
+    return results
+
+
+def _render_one(data: bytes, source: str, request: Request, options: RenderOptions) -> Result:
     cluster = read_clusterfile(data, source)
     notes: list[str] = []
     ca: CaCertificate | None = None
@@ -93,4 +135,6 @@ def run(data: bytes, source: str, request: Request) -> Result:
             notes.append(f"using CA certificate {ca.source}")
     context = build_context(cluster, replace(options, ca=ca))
     files = render(context)
-    return Result(context, files, stream(context, files), context.warnings, tuple(notes))
+    return Result(
+        cluster.name, source, context, files, stream(context, files), context.warnings, tuple(notes)
+    )

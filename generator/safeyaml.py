@@ -92,11 +92,21 @@ def load_all(text: str, source: str, line_offset: int = 0) -> list[Document]:
         loader.dispose()
 
 
+_QUOTED = re.compile(r"'([^']*)'")
+# What the parsers quote from their own grammar ("expected ',' or ']'"), not from the input.
+_GRAMMAR = {",", "]", "}", ":", "-", "?", "[", "{"}
+
+
 def _safe_problem(exc: yaml.MarkedYAMLError) -> str:
     # PyYAML quotes input characters in some problems ("found unknown escape character 'q'");
-    # input may be a password, so only its own <token names> survive.
+    # input may be a password, so only grammar and <token names> survive.
     problem = exc.problem or exc.context or "syntax error"
-    return re.sub(r"'(?!<)[^']*'", "'…'", problem)
+
+    def keep(match: re.Match[str]) -> str:
+        token = match.group(1)
+        return match.group(0) if token in _GRAMMAR or token.startswith("<") else "'…'"
+
+    return _QUOTED.sub(keep, problem)
 
 
 class _Frame:

@@ -1,0 +1,117 @@
+"""Read what the user points at: Clusterfiles (or folders of them), passwords, lists."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.errors import GenSecretError
+from generator.safeyaml import MAX_BYTES
+
+STDIN = "-"
+DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
+MAX_PASSWORD_BYTES = 64 * 1024
+MAX_LIST_BYTES = 10 * 1024 * 1024
+# A cheap first look while scanning a folder; the real parse decides. Indented too, for the
+# ConfigMap form whose Clusterfile is a block scalar.
+_CLUSTER_KIND = re.compile(rb"^\s*kind:\s*[\"']?Cluster[\"']?\s*(#.*)?$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The Clusterfiles to render, as (display name, bytes), and whether a folder was scanned."""
+
+    files: tuple[tuple[str, bytes], ...] = field(repr=False)
+    notes: tuple[str, ...] = ()
+    scanned: bool = False
+
+    @property
+    def is_fleet(self) -> bool:
+        return self.scanned or len(self.files) > 1
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """A file's bytes, or a one-line error that names it; never more than `limit` + 1 bytes."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)
+    except IsADirectoryError:
+        raise GenSecretError("is a directory, not a file", str(path)) from None
+    except OSError as exc:
+        raise GenSecretError(f"cannot read file: {exc.strerror}", str(path)) from None
+
+
+def read_clusterfiles(arguments: list[str]) -> Inputs:
+    """Files as given, '-' for stdin, folders scanned for Clusterfiles; none: sealer's places."""
+    if not arguments:
+        for candidate in DEFAULT_SEARCH:
+            path = candidate.expanduser()
+            if path.is_file():
+                return Inputs(((str(path), read_bytes(path, MAX_BYTES)),), (f"reading {path}",))
+        raise GenSecretError(
+            "no Clusterfile given, and none at ./Clusterfile or ~/.sealer/Clusterfile"
+        )
+    files: list[tuple[str, bytes]] = []
+    scanned = False
+    for argument in arguments:
+        if argument == STDIN:
+            files.append(("<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)))
+        elif Path(argument).is_dir():
+            scanned = True
+            files += scan_folder(Path(argument))
+        else:
+            files.append((argument, read_bytes(Path(argument), MAX_BYTES)))
+    if scanned and not files:
+        raise GenSecretError("no file with a kind: Cluster document", " ".join(arguments))
+    return Inputs(tuple(files), scanned=scanned)
+
+
+def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
+    """Every `Clusterfile` and `*.yaml`/`*.yml` below `folder` that holds a kind: Cluster line.
+
+    Sorted, hidden folders (`.git`) skipped, symlinks to folders not followed.
+    """
+    found: list[tuple[str, bytes]] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name != "Clusterfile" and not name.endswith((".yaml", ".yml")):
+                continue
+            path = Path(root) / name
+            data = read_bytes(path, MAX_BYTES)
+            if _CLUSTER_KIND.search(data):
+                found.append((str(path), data))
+    return found
+
+
+def read_password(data: bytes, source: str) -> str:
+    """A password from stdin or a file: one trailing newline stripped, as `docker login` does."""
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise GenSecretError("password is longer than 64 KiB", source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GenSecretError("password is not valid UTF-8", source) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise GenSecretError("password is empty", source)
+    if "\n" in text or "\r" in text:
+        raise GenSecretError("password holds a line break", source)
+    return text
+
+
+def read_text(name: str) -> tuple[str, str]:
+    """A small text input (a namespace list) and its display name; '-' is stdin."""
+    if name == STDIN:
+        data, source = sys.stdin.buffer.read(MAX_LIST_BYTES + 1), "<stdin>"
+    else:
+        data, source = read_bytes(Path(name), MAX_LIST_BYTES), name
+    if len(data) > MAX_LIST_BYTES:
+        raise GenSecretError("file is larger than 10 MiB", source)
+    try:
+        return data.decode("utf-8"), source
+    except UnicodeDecodeError:
+        raise GenSecretError("not valid UTF-8", source) from None
