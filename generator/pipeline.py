@@ -16,6 +16,7 @@ from generator.fanout import (
 )
 from generator.names import check_namespace, check_object_name
 from generator.render import render, stream
+from generator.sealing import Scope, load_cert, seal_context
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Request:
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
     ca_root: Path = Path("/")
+    seal_cert: Path | None = None
+    seal_scope: Scope = "strict"
     aliases: tuple[str, ...] = ()
     pull_namespaces: tuple[str, ...] = ()
     # (text, display name) of a --pull-namespaces-from file
@@ -82,6 +85,9 @@ def options_for(request: Request) -> RenderOptions:
 def run(data: bytes, source: str, request: Request) -> Result:
     """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
     options = options_for(request)
+    cert = None
+    if request.seal_cert is not None:
+        cert = load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
     cluster = read_clusterfile(data, source)
     notes: list[str] = []
     ca: CaCertificate | None = None
@@ -92,5 +98,10 @@ def run(data: bytes, source: str, request: Request) -> Result:
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
     context = build_context(cluster, replace(options, ca=ca))
+    warnings = context.warnings
+    if cert is not None:
+        # Sealed before rendering: the plain Secret is never rendered, so never written.
+        context = seal_context(context, cert, request.seal_scope)
+        warnings += cert.warnings
     files = render(context)
-    return Result(context, files, stream(context, files), context.warnings, tuple(notes))
+    return Result(context, files, stream(context, files), warnings, tuple(notes))
