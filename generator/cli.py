@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -28,6 +28,8 @@ app = typer.Typer(
 
 STDIN = "-"
 PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
+# generator.sealing.Scope, spelled out here so that `--help` needs no import of the core.
+Scope = Literal["strict", "namespace-wide", "cluster-wide"]
 
 
 def say(kind: str, message: str) -> None:
@@ -95,6 +97,22 @@ def render(
         Path | None,
         typer.Option(help="PEM CA certificate of the registry (default: sealer's own, if found)."),
     ] = None,
+    seal_cert: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="CERT",
+            help="Write SealedSecrets instead of Secrets, sealed offline with this sealed-secrets "
+            "certificate (`kubeseal --fetch-cert`).",
+        ),
+    ] = None,
+    seal_scope: Annotated[
+        Scope | None,
+        typer.Option(
+            help="Where the sealed values may be unsealed: strict (the default: only under "
+            "this name and namespace), namespace-wide (any name in it) or cluster-wide.",
+            show_default=False,
+        ),
+    ] = None,
     alias: Annotated[
         list[str] | None,
         typer.Option(
@@ -160,6 +178,8 @@ def render(
         raise UsageError(f"only one input can come from stdin: {' and '.join(stdin_users)}")
     if password_stdin and password_file is not None:
         raise UsageError("--password-stdin and --password-file cannot be used together")
+    if seal_scope is not None and seal_cert is None:
+        raise UsageError("--seal-scope needs --seal-cert")
     if patch and out is None:
         raise UsageError("--patch writes patch files, so it needs --out DIR")
     if (service_account or keep_pull_secret) and not (pull_namespace or pull_namespaces_from):
@@ -189,6 +209,8 @@ def render(
         username=username,
         password=password,
         ca_file=ca_file,
+        seal_cert=seal_cert,
+        seal_scope=seal_scope or "strict",
         aliases=tuple(alias or ()),
         pull_namespaces=tuple(pull_namespace or ()),
         pull_namespace_lists=namespace_lists,
@@ -216,8 +238,16 @@ def render(
         sys.stdout.write(results[""].stream)
         sys.stdout.flush()
         return
-    from generator.output import write_tree
+    from generator.output import git_work_tree, write_tree
 
+    repository = git_work_tree(out) if seal_cert is None else None
+    if repository is not None:
+        say(
+            "warning",
+            f"writing an unsealed Secret into the git working tree {repository}: anyone who "
+            "can read the repository can read its credentials; "
+            "use --seal-cert to write SealedSecrets",
+        )
     write_tree(out, files)
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""

@@ -83,6 +83,17 @@ def _sync(root_fd: int, staged: list[tuple[int, str, str]]) -> None:
             os.close(file_fd)
 
 
+def git_work_tree(path: Path) -> Path | None:
+    """The git working tree that `path` is (or would be) inside: the nearest `.git` upwards.
+
+    `.git` is a folder in a clone and a file in a worktree or submodule; either counts.
+    """
+    for folder in (path.absolute(), *path.absolute().parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def _check_relative(files: Mapping[str, str]) -> None:
     for rel in files:
         path = PurePosixPath(rel)

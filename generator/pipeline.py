@@ -19,6 +19,7 @@ from generator.fanout import (
 )
 from generator.names import check_namespace, check_object_name
 from generator.render import render, stream
+from generator.sealing import Scope, SealingCert, load_cert, seal_context
 
 # A cluster's output folder in fleet mode: one path component, never `.` or `..`.
 _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -34,6 +35,8 @@ class Request:
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
     ca_root: Path = Path("/")
+    seal_cert: Path | None = None
+    seal_scope: Scope = "strict"
     aliases: tuple[str, ...] = ()
     pull_namespaces: tuple[str, ...] = ()
     # (text, display name) of a --pull-namespaces-from file
@@ -89,7 +92,7 @@ def options_for(request: Request) -> RenderOptions:
 
 def run(data: bytes, source: str, request: Request) -> Result:
     """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
-    return _render_one(data, source, request, options_for(request))
+    return _render_one(data, source, request, options_for(request), _seal_cert(request))
 
 
 def run_fleet(
@@ -103,10 +106,11 @@ def run_fleet(
     error that names both files, since their output folders would collide.
     """
     options = options_for(request)
+    cert = _seal_cert(request)
     results: dict[str, Result] = {}
     sources: dict[str, str] = {}
     for source, data in inputs:
-        result = _render_one(data, source, request, options)
+        result = _render_one(data, source, request, options, cert)
         if result.cluster in sources:
             raise GenSecretError(
                 f"cluster name {result.cluster!r} is used by both {sources[result.cluster]} "
@@ -123,7 +127,19 @@ def run_fleet(
     return results
 
 
-def _render_one(data: bytes, source: str, request: Request, options: RenderOptions) -> Result:
+def _seal_cert(request: Request) -> SealingCert | None:
+    if request.seal_cert is None:
+        return None
+    return load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
+
+
+def _render_one(
+    data: bytes,
+    source: str,
+    request: Request,
+    options: RenderOptions,
+    cert: SealingCert | None,
+) -> Result:
     cluster = read_clusterfile(data, source)
     notes: list[str] = []
     ca: CaCertificate | None = None
@@ -134,7 +150,12 @@ def _render_one(data: bytes, source: str, request: Request, options: RenderOptio
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
     context = build_context(cluster, replace(options, ca=ca))
+    warnings = context.warnings
+    if cert is not None:
+        # Sealed before rendering: the plain Secret is never rendered, so never written.
+        context = seal_context(context, cert, request.seal_scope)
+        warnings += cert.warnings
     files = render(context)
     return Result(
-        cluster.name, source, context, files, stream(context, files), context.warnings, tuple(notes)
+        cluster.name, source, context, files, stream(context, files), warnings, tuple(notes)
     )
