@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ LEGACY_REGISTRY_CONFIG = "etc/registry.yml"
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _LOCAL_KEYS = {"domain", "port", "username", "password", "ha", "insecure", "cert"}
 _EXTERNAL_KEYS = {"domain", "port", "username", "password"}
 
@@ -283,8 +283,14 @@ def check_domain(domain: str, where: Location | str) -> str:
 
 
 def _is_ip(text: str) -> bool:
+    if _IPV4.fullmatch(text):
+        return all(int(part) <= 255 for part in text.split("."))
+    if ":" not in text:
+        return False
+    import ipaddress  # IPv6 is rare here: only such files pay for the import
+
     try:
-        ipaddress.ip_address(text)
+        ipaddress.IPv6Address(text)
     except ValueError:
         return False
     return True

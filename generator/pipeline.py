@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.certs import CaCertificate, discover_ca, load_ca
 from generator.clusterfile import check_username, read_clusterfile
@@ -19,7 +20,9 @@ from generator.fanout import (
 )
 from generator.names import check_namespace, check_object_name
 from generator.render import render, stream
-from generator.sealing import Scope, SealingCert, load_cert, seal_context
+
+if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
+    from generator.sealing import Scope, SealingCert
 
 # A cluster's output folder in fleet mode: one path component, never `.` or `..`.
 _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -130,6 +133,8 @@ def run_fleet(
 def _seal_cert(request: Request) -> SealingCert | None:
     if request.seal_cert is None:
         return None
+    from generator.sealing import load_cert
+
     return load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
 
 
@@ -153,6 +158,8 @@ def _render_one(
     warnings = context.warnings
     if cert is not None:
         # Sealed before rendering: the plain Secret is never rendered, so never written.
+        from generator.sealing import seal_context
+
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
     files = render(context)
