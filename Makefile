@@ -29,6 +29,11 @@ golden: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
 
+# Medians against kubectl and the stack's floor; prints the README's Performance table.
+bench: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python bench/bench.py
+
 e2e-deps:
 	@missing=""; for p in $(E2E_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
