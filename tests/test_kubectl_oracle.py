@@ -13,7 +13,7 @@ from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 # (username, password): every character class that Go's encoder treats specially.
 CREDENTIALS = [
     ("sealer", "Sealer#2024:pw"),
-    ("admin", 'quote"double\'single'),
+    ("admin", "quote\"double'single"),
     ("html", "<script>&amp;</script>"),
     ("unicode-ü", "pässwörd-日本語-😀"),
     ("spaces in name", "  leading and trailing  "),
@@ -47,7 +47,9 @@ def clusterfile(server: str, username: str, password: str) -> bytes:
     return yaml.safe_dump(document, allow_unicode=True).encode()
 
 
-@pytest.mark.parametrize(("username", "password"), CREDENTIALS, ids=[u[:12] for u, _ in CREDENTIALS])
+@pytest.mark.parametrize(
+    ("username", "password"), CREDENTIALS, ids=[u[:12] for u, _ in CREDENTIALS]
+)
 def test_dockerconfigjson_equals_kubectl(username: str, password: str, tmp_path: Path) -> None:
     server = "sea.hub:5000"
     result = run(clusterfile(server, username, password), "oracle", Request(ca_root=tmp_path))
@@ -55,14 +57,18 @@ def test_dockerconfigjson_equals_kubectl(username: str, password: str, tmp_path:
     assert_valid(secret)
     ours = decode_data(secret)[".dockerconfigjson"]
     # Compared as booleans: a failure must not print the credentials.
-    assert ours == kubectl_dockerconfigjson(server, username, password), "bytes differ from kubectl's"
+    assert ours == kubectl_dockerconfigjson(server, username, password), (
+        "bytes differ from kubectl's"
+    )
 
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_server_key_equals_kubectl(server: str, tmp_path: Path) -> None:
     result = run(clusterfile(server, "sealer", "pw"), "oracle", Request(ca_root=tmp_path))
     (secret,) = yaml.safe_load_all(result.stream)
-    assert decode_data(secret)[".dockerconfigjson"] == kubectl_dockerconfigjson(server, "sealer", "pw")
+    assert decode_data(secret)[".dockerconfigjson"] == kubectl_dockerconfigjson(
+        server, "sealer", "pw"
+    )
 
 
 def test_credentials_from_options_equal_kubectl(tmp_path: Path) -> None:
