@@ -290,12 +290,11 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _port(
-    reader: _Reader, path: Path, default: int | None, *, required: bool, quoted: bool = False
-) -> int | None:
+def _port(reader: _Reader, path: Path, default: int | None, *, quoted: bool = False) -> int | None:
     port_path = (*path, "port")
     value = reader.get(port_path, object, None)
-    if value is None or (value == 0 and not required and not isinstance(value, bool)):
+    # Go cannot tell `port: 0` from no port, so sealer's decoder gives both the default.
+    if value is None or (value == 0 and not isinstance(value, bool)):
         return default
     if isinstance(value, str) and quoted:
         # The legacy registry.yml often quotes its port.
@@ -331,7 +330,7 @@ def _local(reader: _Reader, path: Path, *, legacy_text: bool = False) -> Registr
         _warn_unknown(reader, path, _LOCAL_KEYS)
     domain = reader.get((*path, "domain"), str, "") or DEFAULT_DOMAIN
     check_domain(domain, reader.where((*path, "domain")))
-    port = _port(reader, path, DEFAULT_PORT, required=True, quoted=legacy_text)
+    port = _port(reader, path, DEFAULT_PORT, quoted=legacy_text)
     cert_path = (*path, "cert", "subjectAltName")
     reader.get((*path, "cert"), dict, {})
     reader.get(cert_path, dict, {})
@@ -362,7 +361,7 @@ def _external(reader: _Reader, path: Path) -> RegistryEndpoint:
             "external registry domain can not be empty", reader.where((*path, "domain"))
         )
     check_domain(domain, reader.where((*path, "domain")))
-    port = _port(reader, path, None, required=False)
+    port = _port(reader, path, None)
     return RegistryEndpoint("external", domain, port, _credentials(reader, path))
 
 

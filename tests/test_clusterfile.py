@@ -106,6 +106,13 @@ def test_local_fields_fill_in_missing_defaults_only() -> None:
     )
 
 
+def test_local_port_zero_is_go_zero_value_so_sealer_uses_5000() -> None:
+    # Go cannot tell `port: 0` from no port: checkAndFillCluster sets 5000 for both.
+    cluster = parse("spec:\n  registry:\n    localRegistry:\n      port: 0\n")
+    assert cluster.registry.port == 5000
+    assert cluster.registry.url == "sea.hub:5000"
+
+
 def test_local_with_everything_set() -> None:
     cluster = parse(
         """\
