@@ -396,7 +396,8 @@ _ENV_KEYS: dict[str, Callable[[Cluster], str | None]] = {
     "LocalRegistryPort": lambda c: str(c.local.port) if c.local else None,
     "LocalRegistryURL": lambda c: c.local.url if c.local else None,
     "ExternalRegistryDomain": lambda c: c.external.domain if c.external else None,
-    "ExternalRegistryPort": lambda c: str(c.external.port or "") if c.external else None,
+    # sealer formats this one with %d, so no port reads "0"; RegistryPort below reads "".
+    "ExternalRegistryPort": lambda c: str(c.external.port or 0) if c.external else None,
     "ExternalRegistryURL": lambda c: c.external.url if c.external else None,
     "RegistryDomain": lambda c: (c.external or c.registry).domain,
     "RegistryPort": lambda c: str((c.external or c.registry).port or ""),

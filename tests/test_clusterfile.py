@@ -478,6 +478,26 @@ def test_env_disagreement_warns_without_spec_registry() -> None:
     assert "spec.env[0]" in warning
 
 
+def test_env_as_sealer_writes_it_for_an_external_registry_without_port() -> None:
+    # checkAndFillCluster formats ExternalRegistryPort with %d (so "0") and RegistryPort as "".
+    cluster = parse(
+        """\
+        spec:
+          env:
+          - ExternalRegistryDomain=harbor.example.com
+          - ExternalRegistryPort=0
+          - ExternalRegistryURL=harbor.example.com
+          - RegistryDomain=harbor.example.com
+          - RegistryPort=
+          - RegistryURL=harbor.example.com
+          registry:
+            externalRegistry:
+              domain: harbor.example.com
+        """
+    )
+    assert cluster.warnings == ()
+
+
 def test_generic_registry_env_takes_the_external_when_both_are_set() -> None:
     both = BOTH.format(external="      port: 443")
     agrees = parse(both + "  env: [RegistryURL=harbor.example.com:443, LocalRegistryPort=5000]\n")
