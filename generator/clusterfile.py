@@ -21,6 +21,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _LOCAL_KEYS = {"domain", "port", "username", "password", "ha", "insecure", "cert"}
 _EXTERNAL_KEYS = {"domain", "port", "username", "password"}
+_REGISTRY_KEYS = {"localRegistry", "externalRegistry"}
 
 RegistryRole = Literal["local", "external"]
 T = TypeVar("T")
@@ -141,6 +142,8 @@ def parse_cluster(documents: list[Document], source: str) -> Cluster:
     data_root = reader.get(("spec", "dataRoot"), str, "") or DEFAULT_DATA_ROOT
     reader.get(("spec",), dict, {})
     registry = reader.get(("spec", "registry"), dict, None)
+    if registry is not None:
+        _warn_unknown(reader, ("spec", "registry"), _REGISTRY_KEYS)
     legacy = _legacy_registry_config(documents)
 
     local: RegistryEndpoint | None = None

@@ -532,6 +532,23 @@ def test_unknown_registry_field_warns_without_its_value(section: str, typo: str)
     )
 
 
+def test_unknown_field_in_spec_registry_warns() -> None:
+    # A typo in the section name silently drops every setting below it; sealer would too.
+    body = """\
+    spec:
+      registry:
+        localregistry:
+          domain: hub.example.com
+    """
+    document = text(body)
+    cluster = read_clusterfile(document.encode(), SOURCE)
+    line = line_of(document, "localregistry")
+    assert cluster.registry == SEALER_DEFAULT
+    assert cluster.warnings == (
+        f"unknown field, ignored (spec.registry.localregistry at {SOURCE}:{line})",
+    )
+
+
 # --- errors: what and where -------------------------------------------------------------------
 
 
