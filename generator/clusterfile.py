@@ -340,7 +340,8 @@ def _local(reader: _Reader, path: Path, *, legacy_text: bool = False) -> Registr
     dns_names = _string_list(reader, (*cert_path, "dnsNames"))
     ips = _string_list(reader, (*cert_path, "ips"))
     for i, name in enumerate(dns_names):
-        check_domain(name, reader.where((*cert_path, "dnsNames", i)))
+        # A certificate's DNS name may be a wildcard in its first label.
+        check_domain(name.removeprefix("*."), reader.where((*cert_path, "dnsNames", i)))
     for i, ip in enumerate(ips):
         if not _is_ip(ip):
             raise GenSecretError("not an IP address", reader.where((*cert_path, "ips", i)))

@@ -636,6 +636,21 @@ def test_cert_sans_are_parsed_in_order() -> None:
     assert cluster.registry.san_ips == ("10.0.0.11", "fd00::11")
 
 
+def test_wildcard_san_is_accepted() -> None:
+    # A certificate's DNS SAN may be a wildcard, and sealer passes dnsNames through unchecked.
+    cluster = parse(
+        """\
+        spec:
+          registry:
+            localRegistry:
+              cert:
+                subjectAltName:
+                  dnsNames: ["*.hub.internal"]
+        """
+    )
+    assert cluster.registry.san_dns_names == ("*.hub.internal",)
+
+
 def test_san_wildcard_only_in_the_first_label() -> None:
     document = text(
         "spec:\n  registry:\n    localRegistry:\n      cert:\n"
