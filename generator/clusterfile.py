@@ -301,7 +301,9 @@ def _port(reader: _Reader, path: Path, default: int | None, *, quoted: bool = Fa
         return default
     if isinstance(value, str) and quoted:
         # The legacy registry.yml often quotes its port.
-        value = int(value) if value.isdigit() else value
+        # ASCII only: str.isdigit() also holds for superscripts (which int() rejects) and for
+        # other scripts' digits (which int() reads, and sealer's Go code would not).
+        value = int(value) if value.isascii() and value.isdigit() else value
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_error(reader.where(port_path), value, int)
     if not 1 <= value <= 65535:

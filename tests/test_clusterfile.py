@@ -298,6 +298,14 @@ def test_legacy_bad_port_points_into_the_outer_file() -> None:
     assert message.endswith(f"(port at {SOURCE}:{line_of(document, '50a0')})")
 
 
+@pytest.mark.parametrize("port", ['"\u00b2"', '"\u0665\u0660\u0660\u0660"', '" 5000"'])
+def test_legacy_port_must_be_ascii_digits(port: str) -> None:
+    document = LEGACY.format(domain="sea.hub", port=port)
+    message = error_of(document)
+    assert message.startswith("must be a number, not a string")
+    assert message.endswith(f"(port at {SOURCE}:{line_of(document, 'port: ')})")
+
+
 def test_legacy_config_is_ignored_with_a_warning_when_spec_registry_is_set() -> None:
     document = LEGACY.format(domain="old.hub", port="5000").replace(
         "  image: kubernetes:v1.19.8\n",
