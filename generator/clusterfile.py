@@ -21,6 +21,7 @@ _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _LOCAL_KEYS = {"domain", "port", "username", "password", "ha", "insecure", "cert"}
 _EXTERNAL_KEYS = {"domain", "port", "username", "password"}
+_REGISTRY_KEYS = {"localRegistry", "externalRegistry"}
 
 RegistryRole = Literal["local", "external"]
 T = TypeVar("T")
@@ -141,6 +142,8 @@ def parse_cluster(documents: list[Document], source: str) -> Cluster:
     data_root = reader.get(("spec", "dataRoot"), str, "") or DEFAULT_DATA_ROOT
     reader.get(("spec",), dict, {})
     registry = reader.get(("spec", "registry"), dict, None)
+    if registry is not None:
+        _warn_unknown(reader, ("spec", "registry"), _REGISTRY_KEYS)
     legacy = _legacy_registry_config(documents)
 
     local: RegistryEndpoint | None = None
@@ -296,16 +299,17 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _port(
-    reader: _Reader, path: Path, default: int | None, *, required: bool, quoted: bool = False
-) -> int | None:
+def _port(reader: _Reader, path: Path, default: int | None, *, quoted: bool = False) -> int | None:
     port_path = (*path, "port")
     value = reader.get(port_path, object, None)
-    if value is None or (value == 0 and not required and not isinstance(value, bool)):
+    # Go cannot tell `port: 0` from no port, so sealer's decoder gives both the default.
+    if value is None or (value == 0 and not isinstance(value, bool)):
         return default
     if isinstance(value, str) and quoted:
         # The legacy registry.yml often quotes its port.
-        value = int(value) if value.isdigit() else value
+        # ASCII only: str.isdigit() also holds for superscripts (which int() rejects) and for
+        # other scripts' digits (which int() reads, and sealer's Go code would not).
+        value = int(value) if value.isascii() and value.isdigit() else value
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_error(reader.where(port_path), value, int)
     if not 1 <= value <= 65535:
@@ -337,14 +341,15 @@ def _local(reader: _Reader, path: Path, *, legacy_text: bool = False) -> Registr
         _warn_unknown(reader, path, _LOCAL_KEYS)
     domain = reader.get((*path, "domain"), str, "") or DEFAULT_DOMAIN
     check_domain(domain, reader.where((*path, "domain")))
-    port = _port(reader, path, DEFAULT_PORT, required=True, quoted=legacy_text)
+    port = _port(reader, path, DEFAULT_PORT, quoted=legacy_text)
     cert_path = (*path, "cert", "subjectAltName")
     reader.get((*path, "cert"), dict, {})
     reader.get(cert_path, dict, {})
     dns_names = _string_list(reader, (*cert_path, "dnsNames"))
     ips = _string_list(reader, (*cert_path, "ips"))
     for i, name in enumerate(dns_names):
-        check_domain(name, reader.where((*cert_path, "dnsNames", i)))
+        # A certificate's DNS name may be a wildcard in its first label.
+        check_domain(name.removeprefix("*."), reader.where((*cert_path, "dnsNames", i)))
     for i, ip in enumerate(ips):
         if not _is_ip(ip):
             raise GenSecretError("not an IP address", reader.where((*cert_path, "ips", i)))
@@ -368,7 +373,7 @@ def _external(reader: _Reader, path: Path) -> RegistryEndpoint:
             "external registry domain can not be empty", reader.where((*path, "domain"))
         )
     check_domain(domain, reader.where((*path, "domain")))
-    port = _port(reader, path, None, required=False)
+    port = _port(reader, path, None)
     return RegistryEndpoint("external", domain, port, _credentials(reader, path))
 
 
@@ -403,7 +408,8 @@ _ENV_KEYS: dict[str, Callable[[Cluster], str | None]] = {
     "LocalRegistryPort": lambda c: str(c.local.port) if c.local else None,
     "LocalRegistryURL": lambda c: c.local.url if c.local else None,
     "ExternalRegistryDomain": lambda c: c.external.domain if c.external else None,
-    "ExternalRegistryPort": lambda c: str(c.external.port or "") if c.external else None,
+    # sealer formats this one with %d, so no port reads "0"; RegistryPort below reads "".
+    "ExternalRegistryPort": lambda c: str(c.external.port or 0) if c.external else None,
     "ExternalRegistryURL": lambda c: c.external.url if c.external else None,
     "RegistryDomain": lambda c: (c.external or c.registry).domain,
     "RegistryPort": lambda c: str((c.external or c.registry).port or ""),

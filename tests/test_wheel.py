@@ -1,0 +1,127 @@
+"""The built wheel, installed into a fresh virtual environment, works from any other folder."""
+
+from __future__ import annotations
+
+import email.parser
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from generator.pipeline import Request, run
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+EXAMPLE = ROOT / "examples" / "Clusterfile"
+TEMPLATES = sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
+
+
+@dataclass(frozen=True)
+class Installed:
+    wheel: Path
+    venv: Path
+
+    @property
+    def script(self) -> Path:
+        return self.venv / "bin" / "gen-secret"
+
+
+def call(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace")[-2000:]
+        pytest.fail(f"{args[0]} {args[1]} failed ({proc.returncode}): {tail}", pytrace=False)
+    return proc.stdout.decode()
+
+
+def clean_env() -> dict[str, str]:
+    """The caller's environment without anything that would lead Python back to this checkout."""
+    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """`pip wheel .`, then a new venv with only that wheel and its dependencies from the index."""
+    base = tmp_path_factory.mktemp("wheel")
+    dist = base / "dist"
+    env = clean_env()
+    call(
+        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT, cwd=base, env=env
+    )
+    (wheel,) = dist.glob("gen_secret-*.whl")
+    venv = base / "venv"
+    call(sys.executable, "-m", "venv", venv, cwd=base, env=env)
+    call(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=base, env=env)
+    return Installed(wheel, venv)
+
+
+def test_wheel_holds_the_package_and_its_templates(installed: Installed) -> None:
+    with zipfile.ZipFile(installed.wheel) as archive:
+        names = set(archive.namelist())
+    assert "generator/templates/secret.yaml.j2" in names
+    assert {f"generator/templates/{name}" for name in TEMPLATES} <= names
+    assert "generator/cli.py" in names
+    assert not [n for n in names if n.startswith(("tests/", ".venv/", "out/", "examples/"))]
+
+
+def test_wheel_metadata_declares_the_script_and_only_runtime_dependencies(
+    installed: Installed,
+) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    with zipfile.ZipFile(installed.wheel) as archive:
+        (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        (entry_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
+        entry_points = archive.read(entry_name).decode()
+    assert metadata["Name"] == "gen-secret"
+    assert metadata["Version"] == project["version"]
+    requires = [r for r in metadata.get_all("Requires-Dist", []) if "extra ==" not in r]
+    names = sorted(r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in requires)
+    assert names == ["jinja2", "pyyaml", "typer"]
+    assert "gen-secret = generator.cli:main" in entry_points
+
+
+def test_installed_script_renders_the_example_from_another_folder(
+    installed: Installed, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = clean_env()
+    where = call(
+        installed.venv / "bin" / "python",
+        "-c",
+        "import generator.render as r; print(r.templates_dir())",
+        cwd=elsewhere,
+        env=env,
+    )
+    templates = Path(where.strip())
+    assert templates.is_relative_to(installed.venv), "templates are not the installed ones"
+    assert sorted(p.name for p in templates.glob("*.j2")) == TEMPLATES
+
+    out = call(installed.script, "render", EXAMPLE, cwd=elsewhere, env=env)
+    # The same bytes as this checkout renders: CA discovery looks at the same machine.
+    expected = run(EXAMPLE.read_bytes(), str(EXAMPLE), Request()).stream
+    assert out == expected, "the installed wheel renders other bytes than the checkout"
+
+    (elsewhere / "Clusterfile").write_bytes(EXAMPLE.read_bytes())
+    assert call(installed.script, "render", cwd=elsewhere, env=env) == expected
+
+
+def test_installed_script_version(installed: Installed, tmp_path: Path) -> None:
+    from generator import __version__
+
+    out = call(installed.script, "--version", cwd=tmp_path, env=clean_env())
+    assert out == f"gen-secret {__version__}\n"
