@@ -143,7 +143,8 @@ def main() -> None:
         }
 
     rows = [
-        (one, f"{one.median / floor.median:.2f}x floor, {one.median / kubectl_one.median:.2f}x kubectl",
+        (one,
+         f"{one.median / floor.median:.2f}x floor, {one.median / kubectl_one.median:.2f}x kubectl",
          f"<= {TARGETS['render-vs-floor']}x floor, <= {TARGETS['render-vs-kubectl']}x kubectl"),
         (floor, "1.00x floor", ""),
         (kubectl_one, f"{kubectl_one.median / floor.median:.2f}x floor", ""),
