@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from generator.errors import GenSecretError, Location
-from generator.safeyaml import Document, Path, decode, load_all
+from generator.safeyaml import Document, Path, decode, dotted, load_all
 
 CLUSTER_API_VERSIONS = ("sealer.io/v2", "sealer.io/v1", "sealer.aliyun.com/v1alpha1")
 DEFAULT_DOMAIN = "sea.hub"
@@ -104,9 +104,12 @@ def _unwrap_configmap(documents: list[Document], source: str) -> list[Document]:
             "ConfigMap has no data.Clusterfile text (is it sealer-clusterfile?)",
             wrapper.where(("data", "Clusterfile") if isinstance(data, dict) else ("data",)),
         )
-    # A block scalar's text starts on the line after `Clusterfile: |`, so lines map back exactly.
-    key_line = wrapper.lines.get(("data", "Clusterfile"), 0)
-    return load_all(body, source, line_offset=key_line)
+    # A block scalar's text starts on the line after `Clusterfile: |`, so its lines map back
+    # exactly; a quoted one's do not, so errors in it name lines of the text itself.
+    path = ("data", "Clusterfile")
+    if path in wrapper.block_scalars:
+        return load_all(body, source, line_offset=wrapper.lines.get(path, 0))
+    return load_all(body, f"{source} (data.Clusterfile)")
 
 
 def _kind(document: Document) -> object:
@@ -389,10 +392,12 @@ def _legacy_registry_config(documents: list[Document]) -> Document | None:
 def _legacy_reader(reader: _Reader, path: Path) -> _Reader:
     # sealer <= 0.8 kept the registry in a Config whose spec.data is YAML text of its own.
     text = reader.get(path, str, "")
-    key_line = reader.document.lines.get(path, 0)
-    inner = load_all(
-        text, reader.document.source, line_offset=key_line + reader.document.line_offset
-    )
+    outer = reader.document
+    if path in outer.block_scalars:
+        offset = outer.lines.get(path, 0) + outer.line_offset
+        inner = load_all(text, outer.source, line_offset=offset)
+    else:
+        inner = load_all(text, f"{outer.source} ({dotted(path)})")
     document = inner[0] if inner else Document({}, reader.document.source, {})
     if document.value is None:
         document = Document({}, document.source, {})

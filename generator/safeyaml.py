@@ -42,6 +42,8 @@ class Document:
     source: str
     lines: dict[Path, int] = field(repr=False)
     line_offset: int = 0
+    # Paths of literal (|) and folded (>) scalars: their text starts on the line after the key.
+    block_scalars: frozenset[Path] = frozenset()
 
     def where(self, path: Path) -> Location:
         """The location of a field path, or of its nearest parent that has a line."""
@@ -136,6 +138,7 @@ class _Builder:
         self.open_anchors: set[str] = set()
         self.nodes = 0
         self.alias_nodes = 0
+        self.blocks: set[Path] = set()
 
     def fail(self, message: str, path: Path, line: int) -> GenSecretError:
         return GenSecretError(message, Location(dotted(path), self.source, line + self.offset))
@@ -147,8 +150,9 @@ class _Builder:
             if isinstance(event, yaml.DocumentStartEvent):
                 self.anchors.clear()
                 lines: dict[Path, int] = {}
+                self.blocks = set()
                 value = self.document(lines)
-                yield Document(value, self.source, lines, self.offset)
+                yield Document(value, self.source, lines, self.offset, frozenset(self.blocks))
 
     def document(self, lines: dict[Path, int]) -> Any:
         loader = self.loader
@@ -184,6 +188,8 @@ class _Builder:
                 result = self.attach(stack, value, lines, line, is_container=False)
             elif isinstance(event, yaml.ScalarEvent):
                 value = self.scalar(event, path, line)
+                if event.style in ("|", ">"):
+                    self.blocks.add(path)
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, 1)
                 result = self.attach(stack, value, lines, line, is_container=False)

@@ -320,8 +320,17 @@ def test_password_stdin_with_clusterfile_on_stdin_is_usage(cli: Cli, tmp_path: P
 
 @pytest.mark.parametrize(
     "args",
-    [["render", "--bogus"], ["render", "--password", "x"], ["frobnicate"], ["render", "a", "b"]],
-    ids=["unknown-option", "password-value", "unknown-command", "two-files"],
+    [
+        ["render", "--bogus"],
+        ["render", "--password", "x"],
+        ["frobnicate"],
+        [
+            "render",
+            str(FIXTURES / "ha-auth-multidoc.yaml"),
+            str(FIXTURES / "seed-clusterfile.yaml"),
+        ],
+    ],
+    ids=["unknown-option", "password-value", "unknown-command", "two-files-without-out"],
 )
 def test_usage_errors_exit_2_with_one_line(cli: Cli, args: list[str]) -> None:
     assert_one_line_error(cli(*args), 2)

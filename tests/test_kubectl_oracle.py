@@ -66,9 +66,8 @@ def test_dockerconfigjson_equals_kubectl(username: str, password: str, tmp_path:
 def test_server_key_equals_kubectl(server: str, tmp_path: Path) -> None:
     result = run(clusterfile(server, "sealer", "pw"), "oracle", Request(ca_root=tmp_path))
     (secret,) = yaml.safe_load_all(result.stream)
-    assert decode_data(secret)[".dockerconfigjson"] == kubectl_dockerconfigjson(
-        server, "sealer", "pw"
-    )
+    expected = kubectl_dockerconfigjson(server, "sealer", "pw")
+    assert decode_data(secret)[".dockerconfigjson"] == expected, f"bytes differ for {server}"
 
 
 def test_credentials_from_options_equal_kubectl(tmp_path: Path) -> None:
@@ -76,4 +75,4 @@ def test_credentials_from_options_equal_kubectl(tmp_path: Path) -> None:
     result = run(clusterfile("sea.hub:5000", "file-user", "file-pass"), "oracle", request)
     (secret,) = yaml.safe_load_all(result.stream)
     expected = kubectl_dockerconfigjson("sea.hub:5000", "ci-bot", "fr0m-stdin<&>")
-    assert decode_data(secret)[".dockerconfigjson"] == expected
+    assert decode_data(secret)[".dockerconfigjson"] == expected, "bytes differ from kubectl's"
