@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.certs import CaCertificate, discover_ca, load_ca
-from generator.clusterfile import check_username, read_clusterfile
+from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderOptions, build_context
 from generator.names import check_namespace, check_object_name
 from generator.render import render, stream
@@ -34,8 +34,17 @@ class Result:
     notes: tuple[str, ...] = ()
 
 
-def run(data: bytes, source: str, request: Request) -> Result:
-    """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
+@dataclass(frozen=True)
+class Prepared:
+    """A checked request: the parsed Cluster, the options to render it with, notes for stderr."""
+
+    cluster: Cluster
+    options: RenderOptions
+    notes: tuple[str, ...] = ()
+
+
+def prepare(data: bytes, source: str, request: Request) -> Prepared:
+    """Check the options, parse the Clusterfile and resolve the CA: what every command shares."""
     check_object_name(request.name, "--name")
     check_namespace(request.namespace, "--namespace")
     if request.username is not None:
@@ -56,6 +65,12 @@ def run(data: bytes, source: str, request: Request) -> Result:
         password=request.password,
         ca=ca,
     )
-    context = build_context(cluster, options)
+    return Prepared(cluster, options, tuple(notes))
+
+
+def run(data: bytes, source: str, request: Request) -> Result:
+    """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
+    prepared = prepare(data, source, request)
+    context = build_context(prepared.cluster, prepared.options)
     files = render(context)
-    return Result(files, stream(context, files), context.warnings, tuple(notes))
+    return Result(files, stream(context, files), context.warnings, prepared.notes)
