@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from generator import __version__
 from generator.errors import GenSecretError, UsageError
 
+if TYPE_CHECKING:
+    from generator import pipeline
+
 app = typer.Typer(
     name="gen-secret",
-    help="Render a sealer cluster's registry Secret from its Clusterfile.",
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -23,6 +26,9 @@ app = typer.Typer(
 STDIN = "-"
 DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
 MAX_PASSWORD_BYTES = 64 * 1024
+# The defaults of context.RenderOptions, repeated so that --help needs no import of the core.
+DEFAULT_NAME = "sealer-registry"
+DEFAULT_NAMESPACE = "kube-system"
 
 
 def say(kind: str, message: str) -> None:
@@ -45,12 +51,20 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Render a sealer cluster's registry Secret from its Clusterfile.
+    """Render a sealer cluster's registry Secret from its Clusterfile, and explain it.
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
 
 
+class OutputFormat(StrEnum):
+    """How `inspect` and `match` print: text (a table on a terminal) or JSON for scripts."""
+
+    text = "text"
+    json = "json"
+
+
+# Options that every command shares, defined once so their names and help never drift apart.
 ClusterfileArg = Annotated[
     str | None,
     typer.Argument(
@@ -59,6 +73,31 @@ ClusterfileArg = Annotated[
         "Default: ./Clusterfile, then ~/.sealer/Clusterfile.",
         show_default=False,
     ),
+]
+NameOption = Annotated[str, typer.Option("--name", help="Name of the Secret.")]
+NamespaceOption = Annotated[str, typer.Option("--namespace", help="Namespace of the Secret.")]
+UsernameOption = Annotated[
+    str | None, typer.Option("--username", help="Registry username (overrides the Clusterfile).")
+]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
+]
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file", help="Read the registry password from this file.", dir_okay=False
+    ),
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="PEM CA certificate of the registry (default: sealer's own file, if found).",
+    ),
+]
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", help="text (a table on a terminal) or json, for scripts."),
 ]
 
 
@@ -76,23 +115,12 @@ def render(
             file_okay=False,
         ),
     ] = None,
-    name: Annotated[str, typer.Option(help="Name of the Secret.")] = "sealer-registry",
-    namespace: Annotated[str, typer.Option(help="Namespace of the Secret.")] = "kube-system",
-    username: Annotated[
-        str | None, typer.Option(help="Registry username (overrides the Clusterfile).")
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
-    ] = False,
-    password_file: Annotated[
-        Path | None, typer.Option(help="Read the registry password from this file.", dir_okay=False)
-    ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="PEM CA certificate of the registry (default: sealer's own file, if found)."
-        ),
-    ] = None,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Print the registry Secret as YAML, or write it to a folder.
 
@@ -100,27 +128,10 @@ def render(
     """
     from generator import pipeline
 
-    if password_stdin and password_file is not None:
-        raise UsageError("--password-stdin and --password-file cannot be used together")
-    if password_stdin and clusterfile == STDIN:
-        raise UsageError("--password-stdin cannot be used when the Clusterfile comes from stdin")
-    source, data = read_input(clusterfile)
-    password = None
-    if password_stdin:
-        password = read_password(sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 1), "stdin")
-    elif password_file is not None:
-        password = read_password(read_bytes(password_file, MAX_PASSWORD_BYTES), str(password_file))
-    result = pipeline.run(
-        data,
-        source,
-        pipeline.Request(
-            name=name,
-            namespace=namespace,
-            username=username,
-            password=password,
-            ca_file=ca_file,
-        ),
+    source, data, request = read_request(
+        clusterfile, name, namespace, username, password_stdin, password_file, ca_file
     )
+    result = pipeline.run(data, source, request)
     for line in result.notes:
         say("", line)
     for line in result.warnings:
@@ -133,6 +144,129 @@ def render(
     else:
         sys.stdout.write(result.stream)
         sys.stdout.flush()
+
+
+@app.command("inspect")
+def inspect_command(
+    clusterfile: ClusterfileArg = None,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Show what the Secret would hold, with the password masked.
+
+    Example: gen-secret inspect Clusterfile --output json
+    """
+    from generator import pipeline, report
+    from generator.inspect import summarise
+
+    source, data, request = read_request(
+        clusterfile, name, namespace, username, password_stdin, password_file, ca_file
+    )
+    prepared = pipeline.prepare(data, source, request)
+    summary = summarise(
+        prepared.cluster, prepared.options, ca_file=request.ca_file, ca_root=request.ca_root
+    )
+    for line in summary.warnings:
+        say("warning", line)
+    if output is OutputFormat.json:
+        sys.stdout.write(report.to_json(summary.as_dict()))
+    elif sys.stdout.isatty():
+        report.print_inspect_table(summary, sys.stdout)
+    else:
+        sys.stdout.write(report.inspect_text(summary))
+    sys.stdout.flush()
+
+
+@app.command("match")
+def match_command(
+    clusterfile: ClusterfileArg = None,
+    images: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image",
+            "-i",
+            metavar="REF",
+            help="Image reference as the pod spec writes it; repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Say which auths key the kubelet would use for each image, or why none matches.
+
+    Exit code 0 when the Secret serves every image, 1 when it does not, 2 for an invalid one.
+
+    Example: gen-secret match Clusterfile --image sea.hub:5000/library/nginx:1.25
+    """
+    from generator import pipeline, report
+    from generator.inspect import secret_auths
+    from generator.matching import match, parse_image
+
+    if not images:
+        raise UsageError("give at least one --image REF")
+    # Invalid references fail first, before the Clusterfile is read: exit code 2.
+    references = [parse_image(image) for image in images]
+    source, data, request = read_request(
+        clusterfile, name, namespace, username, password_stdin, password_file, ca_file
+    )
+    prepared = pipeline.prepare(data, source, request)
+    entries = secret_auths(prepared.cluster, prepared.options)
+    results = [match(reference, entries) for reference in references]
+    if output is OutputFormat.json:
+        document = {
+            "secret": {"name": request.name, "namespace": request.namespace},
+            "images": [report.match_dict(result, entries) for result in results],
+        }
+        sys.stdout.write(report.to_json(document))
+    else:
+        sys.stdout.write(report.match_text(results, entries))
+    sys.stdout.flush()
+    say(
+        "note",
+        f"only pods in namespace {request.namespace} can use Secret {request.name}, "
+        "and only when they or their ServiceAccount list it in imagePullSecrets",
+    )
+    if not all(result.served for result in results):
+        raise typer.Exit(1)
+
+
+def read_request(
+    clusterfile: str | None,
+    name: str,
+    namespace: str,
+    username: str | None,
+    password_stdin: bool,
+    password_file: Path | None,
+    ca_file: Path | None,
+) -> tuple[str, bytes, pipeline.Request]:
+    """The Clusterfile's name and bytes, and the options every command shares, checked."""
+    from generator import pipeline
+
+    if password_stdin and password_file is not None:
+        raise UsageError("--password-stdin and --password-file cannot be used together")
+    if password_stdin and clusterfile == STDIN:
+        raise UsageError("--password-stdin cannot be used when the Clusterfile comes from stdin")
+    source, data = read_input(clusterfile)
+    password = None
+    if password_stdin:
+        password = read_password(sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 1), "stdin")
+    elif password_file is not None:
+        password = read_password(read_bytes(password_file, MAX_PASSWORD_BYTES), str(password_file))
+    request = pipeline.Request(
+        name=name, namespace=namespace, username=username, password=password, ca_file=ca_file
+    )
+    return source, data, request
 
 
 def read_bytes(path: Path, limit: int) -> bytes:
