@@ -24,10 +24,11 @@ test: $(BIN)/python e2e-deps
 	$(BIN)/mypy --strict generator
 	$(BIN)/pytest
 
-# Regenerate the golden files after an intended output change; review the diff before committing.
+# Regenerate the golden files (outputs and --help) after an intended change; review the diff.
 golden: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
+	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_inspect_match_cli.py -k help_matches_golden
 
 # Medians against kubectl and the stack's floor; prints the README's Performance table.
 bench: $(BIN)/python

@@ -6,6 +6,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -17,9 +18,10 @@ from generator.errors import GenSecretError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from generator import pipeline
+
 app = typer.Typer(
     name="gen-secret",
-    help="Render a sealer cluster's registry Secret from its Clusterfile.",
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -30,6 +32,9 @@ STDIN = "-"
 PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
 # generator.sealing.Scope, spelled out here so that `--help` needs no import of the core.
 Scope = Literal["strict", "namespace-wide", "cluster-wide"]
+# The defaults of context.RenderOptions, repeated so that --help needs no import of the core.
+DEFAULT_NAME = "sealer-registry"
+DEFAULT_NAMESPACE = "kube-system"
 
 
 def say(kind: str, message: str) -> None:
@@ -52,10 +57,63 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Render a sealer cluster's registry Secret from its Clusterfile.
+    """Render a sealer cluster's registry Secret from its Clusterfile, and explain it.
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
+
+
+class OutputFormat(StrEnum):
+    """How `inspect` and `match` print: text (a table on a terminal) or JSON for scripts."""
+
+    text = "text"
+    json = "json"
+
+
+# Options that every command shares, defined once so their names and help never drift apart.
+ClusterfileArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[CLUSTERFILE]",
+        help="Clusterfile or sealer-clusterfile ConfigMap; '-' reads stdin. "
+        "Default: ./Clusterfile, then ~/.sealer/Clusterfile.",
+        show_default=False,
+    ),
+]
+NameOption = Annotated[str, typer.Option("--name", help="Name of the Secret.")]
+NamespaceOption = Annotated[str, typer.Option("--namespace", help="Namespace of the Secret.")]
+UsernameOption = Annotated[
+    str | None, typer.Option("--username", help="Registry username (overrides the Clusterfile).")
+]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
+]
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file", help="Read the registry password from this file.", dir_okay=False
+    ),
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="PEM CA certificate of the registry (default: sealer's own file, if found).",
+    ),
+]
+AliasOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--alias",
+        metavar="HOST[:PORT]",
+        help="Another name the registry answers to, as an extra auths key (exact port; "
+        "'*' globs a label). Repeatable.",
+    ),
+]
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", help="text (a table on a terminal) or json, for scripts."),
+]
 
 
 ClusterfilesArg = Annotated[
@@ -70,7 +128,7 @@ ClusterfilesArg = Annotated[
 
 
 @app.command(
-    epilog="Example: gen-secret render Clusterfile --pull-namespaces-from ns.txt --out prod/",
+    epilog="Example: gen-secret render Clusterfile --pull-namespace apps --out prod/",
 )
 def render(
     clusterfiles: ClusterfilesArg = None,
@@ -82,21 +140,12 @@ def render(
             help="Write files and a kustomization.yaml to this folder instead of stdout.",
         ),
     ] = None,
-    name: Annotated[str, typer.Option(help="Name of the Secret.")] = "sealer-registry",
-    namespace: Annotated[str, typer.Option(help="Namespace of the Secret.")] = "kube-system",
-    username: Annotated[
-        str | None, typer.Option(help="Registry username (overrides the Clusterfile).")
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
-    ] = False,
-    password_file: Annotated[
-        Path | None, typer.Option(help="Read the registry password from this file.")
-    ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(help="PEM CA certificate of the registry (default: sealer's own, if found)."),
-    ] = None,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
     seal_cert: Annotated[
         Path | None,
         typer.Option(
@@ -108,19 +157,13 @@ def render(
     seal_scope: Annotated[
         Scope | None,
         typer.Option(
+            metavar="SCOPE",
             help="Where the sealed values may be unsealed: strict (the default: only under "
             "this name and namespace), namespace-wide (any name in it) or cluster-wide.",
             show_default=False,
         ),
     ] = None,
-    alias: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="HOST[:PORT]",
-            help="Another name the registry answers to, as an extra auths key (exact port; "
-            "'*' globs a label). Repeatable.",
-        ),
-    ] = None,
+    alias: AliasOption = None,
     pull_namespace: Annotated[
         list[str] | None,
         typer.Option(metavar="NS", help="Put a pull copy of the Secret in NS. Repeatable."),
@@ -174,10 +217,7 @@ def render(
         )
         if used
     ]
-    if len(stdin_users) > 1:
-        raise UsageError(f"only one input can come from stdin: {' and '.join(stdin_users)}")
-    if password_stdin and password_file is not None:
-        raise UsageError("--password-stdin and --password-file cannot be used together")
+    check_stdin(stdin_users, password_file)
     if seal_scope is not None and seal_cert is None:
         raise UsageError("--seal-scope needs --seal-cert")
     if patch and out is None:
@@ -192,14 +232,7 @@ def render(
         raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
     for line in found.notes:
         say("", line)
-    password = None
-    if password_stdin:
-        password = inputs.read_password(
-            sys.stdin.buffer.read(inputs.MAX_PASSWORD_BYTES + 1), "stdin"
-        )
-    elif password_file is not None:
-        data = inputs.read_bytes(password_file, inputs.MAX_PASSWORD_BYTES)
-        password = inputs.read_password(data, str(password_file))
+    password = read_password_option(password_stdin, password_file)
     namespace_lists: tuple[tuple[str, str], ...] = ()
     if pull_namespaces_from is not None:
         namespace_lists = (inputs.read_text(pull_namespaces_from),)
@@ -252,6 +285,156 @@ def render(
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
+
+
+@app.command("inspect")
+def inspect_command(
+    clusterfile: ClusterfileArg = None,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
+    alias: AliasOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Show what the Secret would hold, with the password masked.
+
+    Example: gen-secret inspect Clusterfile --output json
+    """
+    from generator import pipeline, report
+    from generator.inspect import summarise
+
+    source, data, request = read_request(
+        clusterfile, name, namespace, username, password_stdin, password_file, ca_file, alias
+    )
+    prepared = pipeline.prepare(data, source, request)
+    summary = summarise(
+        prepared.cluster, prepared.options, ca_file=request.ca_file, ca_root=request.ca_root
+    )
+    for line in summary.warnings:
+        say("warning", line)
+    if output is OutputFormat.json:
+        sys.stdout.write(report.to_json(summary.as_dict()))
+    elif sys.stdout.isatty():
+        report.print_inspect_table(summary, sys.stdout)
+    else:
+        sys.stdout.write(report.inspect_text(summary))
+    sys.stdout.flush()
+
+
+@app.command("match")
+def match_command(
+    clusterfile: ClusterfileArg = None,
+    images: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image",
+            "-i",
+            metavar="REF",
+            help="Image reference as the pod spec writes it; repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
+    alias: AliasOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Say which auths key the kubelet would use for each image, or why none matches.
+
+    Exit code 0 when the Secret serves every image, 1 when it does not, 2 for an invalid one.
+
+    Example: gen-secret match Clusterfile --image sea.hub:5000/library/nginx:1.25
+    """
+    from generator import pipeline, report
+    from generator.inspect import secret_auths
+    from generator.matching import match, parse_image
+
+    if not images:
+        raise UsageError("give at least one --image REF")
+    # Invalid references fail first, before the Clusterfile is read: exit code 2.
+    references = [parse_image(image) for image in images]
+    source, data, request = read_request(
+        clusterfile, name, namespace, username, password_stdin, password_file, ca_file, alias
+    )
+    prepared = pipeline.prepare(data, source, request)
+    entries = secret_auths(prepared.cluster, prepared.options)
+    results = [match(reference, entries) for reference in references]
+    if output is OutputFormat.json:
+        document = {
+            "secret": {"name": request.name, "namespace": request.namespace},
+            "images": [report.match_dict(result, entries) for result in results],
+        }
+        sys.stdout.write(report.to_json(document))
+    else:
+        sys.stdout.write(report.match_text(results, entries))
+    sys.stdout.flush()
+    say(
+        "note",
+        f"only pods in namespace {request.namespace} can use Secret {request.name}, "
+        "and only when they or their ServiceAccount list it in imagePullSecrets",
+    )
+    if not all(result.served for result in results):
+        raise typer.Exit(1)
+
+
+def check_stdin(stdin_users: list[str], password_file: Path | None) -> None:
+    """At most one input from stdin, and one source for the password."""
+    if len(stdin_users) > 1:
+        raise UsageError(f"only one input can come from stdin: {' and '.join(stdin_users)}")
+    if "--password-stdin" in stdin_users and password_file is not None:
+        raise UsageError("--password-stdin and --password-file cannot be used together")
+
+
+def read_password_option(password_stdin: bool, password_file: Path | None) -> str | None:
+    """The password from --password-stdin or --password-file, if either was given."""
+    from generator import inputs
+
+    if password_stdin:
+        data = sys.stdin.buffer.read(inputs.MAX_PASSWORD_BYTES + 1)
+        return inputs.read_password(data, "stdin")
+    if password_file is not None:
+        data = inputs.read_bytes(password_file, inputs.MAX_PASSWORD_BYTES)
+        return inputs.read_password(data, str(password_file))
+    return None
+
+
+def read_request(
+    clusterfile: str | None,
+    name: str,
+    namespace: str,
+    username: str | None,
+    password_stdin: bool,
+    password_file: Path | None,
+    ca_file: Path | None,
+    aliases: list[str] | None,
+) -> tuple[str, bytes, pipeline.Request]:
+    """One Clusterfile's name and bytes, and the options inspect and match share with render."""
+    from generator import inputs, pipeline
+
+    used = [("CLUSTERFILE -", clusterfile == STDIN), ("--password-stdin", password_stdin)]
+    check_stdin([flag for flag, on in used if on], password_file)
+    found = inputs.read_clusterfiles([clusterfile] if clusterfile is not None else [])
+    if found.is_fleet:
+        raise UsageError("give one Clusterfile, not a folder")
+    for line in found.notes:
+        say("", line)
+    ((source, data),) = found.files
+    request = pipeline.Request(
+        name=name,
+        namespace=namespace,
+        username=username,
+        password=read_password_option(password_stdin, password_file),
+        ca_file=ca_file,
+        aliases=tuple(aliases or ()),
+    )
+    return source, data, request
 
 
 @contextlib.contextmanager

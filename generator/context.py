@@ -50,6 +50,14 @@ class RenderContext:
     warnings: tuple[str, ...] = ()
 
     @property
+    def main_secret(self) -> SecretObject:
+        """The Secret in --namespace that carries the registry's info; always rendered first."""
+        secret = self.files[0].objects[0]
+        if not isinstance(secret, SecretObject):
+            raise GenSecretError("internal error: the main Secret is not a plain Secret")
+        return secret
+
+    @property
     def resources(self) -> tuple[str, ...]:
         """Files that hold objects to apply, in output order."""
         return tuple(f.path for f in self.files if f.role == "resource")

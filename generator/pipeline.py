@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator.certs import CaCertificate, discover_ca, load_ca
-from generator.clusterfile import check_username, read_clusterfile
+from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.errors import GenSecretError
 from generator.fanout import (
@@ -138,13 +138,20 @@ def _seal_cert(request: Request) -> SealingCert | None:
     return load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
 
 
-def _render_one(
-    data: bytes,
-    source: str,
-    request: Request,
-    options: RenderOptions,
-    cert: SealingCert | None,
-) -> Result:
+@dataclass(frozen=True)
+class Prepared:
+    """A checked request: the parsed Cluster, the options to render it with, notes for stderr."""
+
+    cluster: Cluster
+    options: RenderOptions
+    notes: tuple[str, ...] = ()
+
+
+def prepare(
+    data: bytes, source: str, request: Request, options: RenderOptions | None = None
+) -> Prepared:
+    """Check the options, parse the Clusterfile and resolve the CA: what every command shares."""
+    options = options or options_for(request)
     cluster = read_clusterfile(data, source)
     notes: list[str] = []
     ca: CaCertificate | None = None
@@ -154,7 +161,18 @@ def _render_one(
         ca = discover_ca(cluster, cluster.registry, request.ca_root)
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
-    context = build_context(cluster, replace(options, ca=ca))
+    return Prepared(cluster, replace(options, ca=ca), tuple(notes))
+
+
+def _render_one(
+    data: bytes,
+    source: str,
+    request: Request,
+    options: RenderOptions,
+    cert: SealingCert | None,
+) -> Result:
+    prepared = prepare(data, source, request, options)
+    context = build_context(prepared.cluster, prepared.options)
     warnings = context.warnings
     if cert is not None:
         # Sealed before rendering: the plain Secret is never rendered, so never written.
@@ -163,6 +181,5 @@ def _render_one(
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
     files = render(context)
-    return Result(
-        cluster.name, source, context, files, stream(context, files), warnings, tuple(notes)
-    )
+    name = prepared.cluster.name
+    return Result(name, source, context, files, stream(context, files), warnings, prepared.notes)
