@@ -58,9 +58,13 @@ class Result:
     source: str
     context: RenderContext = field(repr=False)
     files: dict[str, str] = field(repr=False)
-    stream: str = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def stream(self) -> str:
+        """The objects as one stream for stdout; built only when asked, it is large in fan-out."""
+        return stream(self.context, self.files)
 
 
 def options_for(request: Request) -> RenderOptions:
@@ -182,4 +186,4 @@ def _render_one(
         warnings += cert.warnings
     files = render(context)
     name = prepared.cluster.name
-    return Result(name, source, context, files, stream(context, files), warnings, prepared.notes)
+    return Result(name, source, context, files, warnings, prepared.notes)

@@ -15,6 +15,7 @@ from generator.context import RenderContext
 from generator.errors import GenSecretError
 
 KUSTOMIZATION = "kustomization.yaml"
+_CHECK_BATCH = 500  # objects read back per parse
 _PLAIN = re.compile(r"[A-Za-z0-9._/][A-Za-z0-9._/-]*")
 _RESOLVER = yaml.resolver.Resolver()
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,10 +95,19 @@ def render(context: RenderContext) -> dict[str, str]:
         resources=context.resources
     )
     # Render, then parse: whatever the input held, the text must read back as exactly these
-    # objects. One parse of everything, since fan-out renders tens of thousands of documents.
-    expected: list[Any] = [obj.expected() for output in context.files for obj in output.objects]
-    expected.append(kustomization(context.resources))
-    check_reads_back("---\n".join(files.values()), expected)
+    # objects. Checked in batches: one parse per file would cost a parser each, one parse of
+    # everything would hold a 10,000-namespace fan-out in memory twice.
+    batch_texts: list[str] = []
+    batch_objects: list[Any] = []
+    for output in context.files:
+        batch_texts.append(files[output.path])
+        batch_objects += [obj.expected() for obj in output.objects]
+        if len(batch_objects) >= _CHECK_BATCH:
+            check_reads_back("---\n".join(batch_texts), batch_objects)
+            batch_texts, batch_objects = [], []
+    batch_texts.append(files[KUSTOMIZATION])
+    batch_objects.append(kustomization(context.resources))
+    check_reads_back("---\n".join(batch_texts), batch_objects)
     return files
 
 

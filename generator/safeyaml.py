@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -173,26 +174,26 @@ class _Builder:
                 if top.anchor is not None:
                     self.open_anchors.discard(top.anchor)
                     self.anchors[top.anchor] = (value, self.nodes - top.start)
-                result = self.attach(stack, value, lines, line, is_container=True, done=True)
+                result = self.attach(stack, value, lines, line, done=True)
                 continue
-            path = self.child_path(top)
-            if top is not None and isinstance(top.container, dict) and top.key is _NO_KEY:
+            if top is not None and top.key is _NO_KEY and type(top.container) is dict:
                 # A mapping key: only scalars (or aliases of scalars) are keys here.
                 top.key, top.key_line = self.key(event, top.path, line), line
                 continue
+            path = self.child_path(top)
             if len(stack) >= MAX_DEPTH:
                 raise self.fail(f"nested deeper than {MAX_DEPTH} levels", path, line)
             self.nodes += 1
             if isinstance(event, yaml.AliasEvent):
                 value = self.alias(str(event.anchor), path, line)
-                result = self.attach(stack, value, lines, line, is_container=False)
+                result = self.attach(stack, value, lines, line, path)
             elif isinstance(event, yaml.ScalarEvent):
                 value = self.scalar(event, path, line)
                 if event.style in ("|", ">"):
                     self.blocks.add(path)
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, 1)
-                result = self.attach(stack, value, lines, line, is_container=False)
+                result = self.attach(stack, value, lines, line, path)
             elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 is_map = isinstance(event, yaml.MappingStartEvent)
                 want = _MAP_TAG if is_map else _SEQ_TAG
@@ -224,20 +225,21 @@ class _Builder:
         value: Any,
         lines: dict[Path, int],
         line: int,
+        path: Path | None = None,
         *,
-        is_container: bool,
         done: bool = False,
     ) -> Any:
+        """Put a finished value into its parent; `path` is the value's, when already known."""
         if not stack:
             return value
         top = stack[-1]
-        if isinstance(top.container, list):
+        if type(top.container) is list:
             if not done:
-                lines.setdefault((*top.path, len(top.container)), line)
+                lines.setdefault(path or (*top.path, len(top.container)), line)
             top.container.append(value)
             return None
         key = top.key
-        path = self.child_path(top)
+        path = path or self.child_path(top)
         if isinstance(key, _MergeKey):
             merges = value if isinstance(value, list) else [value]
             if not all(isinstance(m, dict) for m in merges):
@@ -289,7 +291,7 @@ class _Builder:
             return str(event.tag)
         if event.tag == "!" or not event.implicit[0]:
             return "tag:yaml.org,2002:str"
-        return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
+        return _resolve_plain(event.value)
 
     def scalar(self, event: Any, path: Path, line: int) -> Any:
         tag = self.resolve(event)
@@ -304,6 +306,16 @@ class _Builder:
             return self.loader.yaml_constructors[tag](self.loader, node)
         except (ValueError, yaml.YAMLError):
             raise self.fail(f"not a valid {tag.rsplit(':', 1)[-1]}", path, line) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_plain(value: str) -> str:
+    # The same keys and values recur in every document and every cluster of a fleet, and
+    # PyYAML's resolver tries a list of patterns each time.
+    return str(_RESOLVER.resolve(yaml.ScalarNode, value, (True, False)))  # type: ignore[no-untyped-call]
+
+
+_RESOLVER = yaml.resolver.Resolver()
 
 
 class _MergeKey:
