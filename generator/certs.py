@@ -48,8 +48,7 @@ def load_ca(path: Path, source: str | None = None) -> CaCertificate:
             raise GenSecretError(
                 "CA file holds a CERTIFICATE block that is not base64", label
             ) from None
-        if not der.startswith(b"\x30"):
-            raise GenSecretError("CA file holds a CERTIFICATE block that is not DER", label)
+        _check_certificate(der, label)
         body = base64.b64encode(der).decode("ascii")
         lines = [body[i : i + 64] for i in range(0, len(body), 64)]
         blocks.append(
@@ -58,6 +57,16 @@ def load_ca(path: Path, source: str | None = None) -> CaCertificate:
     if not blocks:
         raise GenSecretError("CA file is not a PEM certificate (no BEGIN CERTIFICATE block)", label)
     return CaCertificate("".join(blocks), label)
+
+
+def _check_certificate(der: bytes, label: str) -> None:
+    """The block must parse as X.509: a private key relabelled CERTIFICATE must not pass."""
+    from cryptography import x509  # only runs that carry a CA pay for the import
+
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise GenSecretError("CA file holds a CERTIFICATE block that is not X.509", label) from None
 
 
 def candidate_paths(

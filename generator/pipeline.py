@@ -19,7 +19,6 @@ from generator.fanout import (
     target_namespaces,
 )
 from generator.names import check_namespace, check_object_name
-from generator.render import render, stream
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
     from generator.sealing import Scope, SealingCert
@@ -64,6 +63,8 @@ class Result:
     @property
     def stream(self) -> str:
         """The objects as one stream for stdout; built only when asked, it is large in fan-out."""
+        from generator.render import stream
+
         return stream(self.context, self.files)
 
 
@@ -184,6 +185,8 @@ def _render_one(
 
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
+    from generator.render import render  # Jinja loads only for commands that render
+
     files = render(context)
     name = prepared.cluster.name
     return Result(name, source, context, files, warnings, prepared.notes)

@@ -548,3 +548,19 @@ def test_output_is_byte_stable_across_processes_and_environments(tmp_path: Path)
     assert outputs[0] == outputs[1] == outputs[2], "runs differ"
     assert outputs[0].endswith("\n")
     assert "\r" not in outputs[0]
+
+
+def test_private_key_relabelled_as_certificate_is_refused(cli: Cli, tmp_path: Path) -> None:
+    openssl = require_tool("openssl", "apt-get install openssl")
+    key = tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "genpkey", "-algorithm", "RSA", "-out", str(key)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    fake = tmp_path / "ca.pem"
+    fake.write_text(key.read_text().replace("PRIVATE KEY", "CERTIFICATE"))
+    result = cli("render", str(clusterfile(tmp_path)), "--ca-file", str(fake))
+    assert "not X.509" in assert_one_line_error(result, 1)
+    assert result.out == ""
