@@ -459,7 +459,7 @@ def test_match_json_shape(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_match_flags_a_key_without_credentials(cli: Cli) -> None:
-    example = str(ROOT / "examples" / "Clusterfile")
+    example = str(FIXTURES / "seed-clusterfile.yaml")  # a local registry without credentials
     result = cli("match", example, "-i", "sea.hub:5000/app")
     assert result.code == 0
     assert result.out == (
