@@ -133,10 +133,11 @@ ClusterfilesArg = Annotated[
 def render(
     clusterfiles: ClusterfilesArg = None,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
             "-o",
+            metavar="DIR",
             help="Write files and a kustomization.yaml to this folder instead of stdout.",
         ),
     ] = None,
@@ -220,6 +221,8 @@ def render(
     check_stdin(stdin_users, password_file)
     if seal_scope is not None and seal_cert is None:
         raise UsageError("--seal-scope needs --seal-cert")
+    if out == "":
+        raise UsageError("--out needs a folder name (use --out . for the current folder)")
     if patch and out is None:
         raise UsageError("--patch writes patch files, so it needs --out DIR")
     if (service_account or keep_pull_secret) and not (pull_namespace or pull_namespaces_from):
@@ -268,12 +271,11 @@ def render(
         for line in result.warnings:
             say("warning", prefix + line)
     if out is None:
-        sys.stdout.write(results[""].stream)
-        sys.stdout.flush()
+        write_stdout(results[""].stream)
         return
     from generator.output import git_work_tree, write_tree
 
-    repository = git_work_tree(out) if seal_cert is None else None
+    repository = git_work_tree(Path(out)) if seal_cert is None else None
     if repository is not None:
         say(
             "warning",
@@ -281,7 +283,7 @@ def render(
             "can read the repository can read its credentials; "
             "use --seal-cert to write SealedSecrets",
         )
-    write_tree(out, files)
+    write_tree(Path(out), files)
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
@@ -316,12 +318,11 @@ def inspect_command(
     for line in summary.warnings:
         say("warning", line)
     if output is OutputFormat.json:
-        sys.stdout.write(report.to_json(summary.as_dict()))
+        write_stdout(report.to_json(summary.as_dict()))
     elif sys.stdout.isatty():
         report.print_inspect_table(summary, sys.stdout)
     else:
-        sys.stdout.write(report.inspect_text(summary))
-    sys.stdout.flush()
+        write_stdout(report.inspect_text(summary))
 
 
 @app.command("match")
@@ -371,10 +372,9 @@ def match_command(
             "secret": {"name": request.name, "namespace": request.namespace},
             "images": [report.match_dict(result, entries) for result in results],
         }
-        sys.stdout.write(report.to_json(document))
+        write_stdout(report.to_json(document))
     else:
-        sys.stdout.write(report.match_text(results, entries))
-    sys.stdout.flush()
+        write_stdout(report.match_text(results, entries))
     say(
         "note",
         f"only pods in namespace {request.namespace} can use Secret {request.name}, "
@@ -437,6 +437,17 @@ def read_request(
     return source, data, request
 
 
+def write_stdout(text: str) -> None:
+    """Print the output; a full disk or a closed stdout is the user's to know, in one line."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # `| head`: the reader left on purpose; typer exits quietly
+    except OSError as exc:
+        raise GenSecretError(f"cannot write to stdout: {exc.strerror}") from None
+
+
 @contextlib.contextmanager
 def progress(total: int) -> Iterator[Callable[[], None]]:
     """A progress bar on stderr for many clusters, only when a person is watching."""
@@ -472,10 +483,6 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         say("error", "interrupted")
         return 130
-    except BrokenPipeError:
-        # `gen-secret render | head`: the reader left; that is not our error.
-        sys.stderr.close()
-        return 1
     except Exception as exc:
         # A bug, not a user's mistake: name its type only, since its text may quote input.
         say("error", f"internal error ({type(exc).__name__}); please report it")

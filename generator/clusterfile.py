@@ -51,7 +51,13 @@ class RegistryEndpoint:
     @property
     def url(self) -> str:
         """`domain:port`, or the bare domain when the registry has no port."""
-        return f"{self.domain}:{self.port}" if self.port else self.domain
+        return host_port(self.domain, self.port)
+
+
+def host_port(host: str, port: int | None) -> str:
+    """`host:port` as image references write it: an IPv6 address goes in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port else shown
 
 
 @dataclass(frozen=True)

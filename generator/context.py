@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from generator.certs import CaCertificate
-from generator.clusterfile import Cluster, Credentials, RegistryEndpoint
+from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_port
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
 from generator.fanout import PatchTarget
@@ -82,8 +82,8 @@ def alias_keys(registry: RegistryEndpoint, aliases: tuple[str, ...] = ()) -> tup
     The kubelet matches host and port exactly, so an image pulled as `10.0.0.11:5000/app`
     needs a key of its own even when it is the same registry as `sea.hub:5000`.
     """
-    suffix = f":{registry.port}" if registry.port else ""
-    names = [f"{host}{suffix}" for host in (*registry.san_dns_names, *registry.san_ips)]
+    hosts = (*registry.san_dns_names, *registry.san_ips)
+    names = [host_port(host, registry.port) for host in hosts]
     return tuple(dict.fromkeys(name for name in (*names, *aliases) if name != registry.url))
 
 

@@ -23,7 +23,7 @@ _KIND_ALIASES = {
     "cj": "cronjob",
     "po": "pod",
 }
-_ALIAS = re.compile(r"(?P<host>[^:]+)(?::(?P<port>[0-9]+))?")
+_ALIAS = re.compile(r"(?P<host>[^:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]+))?")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def parse_alias(text: str) -> str:
         raise GenSecretError("expected HOST or HOST:PORT", f"--alias {text}")
     host, port = match.group("host"), match.group("port")
     # `*` is a glob for one label (the kubelet's filepath.Match); check the rest as a host name.
-    check_domain(host.replace("*", "x"), f"--alias {text}")
+    check_domain(host.strip("[]").replace("*", "x"), f"--alias {text}")
     if port is not None and not 1 <= int(port) <= 65535:
         raise GenSecretError("port must be between 1 and 65535", f"--alias {text}")
     return text

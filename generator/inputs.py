@@ -18,6 +18,10 @@ MAX_LIST_BYTES = 10 * 1024 * 1024
 # A cheap first look while scanning a folder; the real parse decides. Indented too, for the
 # ConfigMap form whose Clusterfile is a block scalar.
 _CLUSTER_KIND = re.compile(rb"^\s*kind:\s*[\"']?Cluster[\"']?\s*(#.*)?$", re.MULTILINE)
+_SEALER_API = re.compile(
+    rb"^\s*apiVersion:\s*[\"']?(sealer\.io/v2|sealer\.io/v1|sealer\.aliyun\.com/v1alpha1)\b",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
     files: list[tuple[str, bytes]] = []
     scanned = False
     for argument in arguments:
+        if not argument:
+            raise GenSecretError("an empty Clusterfile path")  # Path("") would mean "."
         if argument == STDIN:
             files.append(("<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)))
         elif Path(argument).is_dir():
@@ -75,14 +81,21 @@ def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
     Sorted, hidden folders (`.git`) skipped, symlinks to folders not followed.
     """
     found: list[tuple[str, bytes]] = []
-    for root, dirs, names in os.walk(folder):
+
+    def unreadable(error: OSError) -> None:
+        # A folder skipped in silence would drop its clusters, and the next run would remove
+        # their output as stale.
+        raise GenSecretError(f"cannot read folder: {error.strerror}", str(error.filename))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if name != "Clusterfile" and not name.endswith((".yaml", ".yml")):
                 continue
             path = Path(root) / name
             data = read_bytes(path, MAX_BYTES)
-            if _CLUSTER_KIND.search(data):
+            # Other tools have a kind: Cluster too (kind, Cluster API): only sealer's count.
+            if _CLUSTER_KIND.search(data) and _SEALER_API.search(data):
                 found.append((str(path), data))
     return found
 

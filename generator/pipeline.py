@@ -73,6 +73,8 @@ def options_for(request: Request) -> RenderOptions:
     check_object_name(request.name, "--name")
     check_namespace(request.namespace, "--namespace")
     if request.username is not None:
+        if not request.username:
+            raise GenSecretError("username is empty", "--username")
         check_username(request.username, "--username")
     for account in request.service_accounts:
         check_object_name(account, "--service-account")

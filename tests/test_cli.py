@@ -21,6 +21,7 @@ from tests.conftest import (
     Run,
     assert_valid,
     decode_data,
+    gen_secret_script,
     kubectl_dockerconfigjson,
     require_tool,
     run_script,
@@ -564,3 +565,39 @@ def test_private_key_relabelled_as_certificate_is_refused(cli: Cli, tmp_path: Pa
     result = cli("render", str(clusterfile(tmp_path)), "--ca-file", str(fake))
     assert "not X.509" in assert_one_line_error(result, 1)
     assert result.out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["--out", ""], 2, "--out needs a folder name"),
+        (["--username", ""], 1, "username is empty"),
+    ],
+)
+def test_empty_values_are_refused(
+    cli: Cli, tmp_path: Path, args: list[str], code: int, fragment: str
+) -> None:
+    result = cli("render", str(clusterfile(tmp_path)), *args)
+    assert fragment in assert_one_line_error(result, code)
+
+
+def test_an_empty_clusterfile_path_is_not_the_current_folder(cli: Cli) -> None:
+    assert "empty Clusterfile path" in assert_one_line_error(cli("render", ""), 1)
+
+
+def test_a_full_disk_on_stdout_is_one_line(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    with Path("/dev/full").open("wb") as full:
+        proc = subprocess.run(
+            [gen_secret_script(), "render", str(clusterfile(tmp_path))],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.decode()
+        == "gen-secret: error: cannot write to stdout: No space left on device\n"
+    )

@@ -300,3 +300,28 @@ def test_ten_thousand_namespaces_in_one_run(tmp_path: Path) -> None:
     assert len(result.context.resources) == 10_001
     assert result.stream.count("kind: ServiceAccount\n") == 10_000
     assert result.stream.count("kind: Secret\n") == 10_001
+
+
+def test_ipv6_keys_are_bracketed_as_image_references_write_them(tmp_path: Path) -> None:
+    clusterfile = b"""\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {name: v6}
+spec:
+  registry:
+    localRegistry:
+      domain: "fd00::10"
+      port: 5000
+      cert: {subjectAltName: {ips: ["fd00::11", 10.0.0.1]}}
+"""
+    request = Request(aliases=("[fd00::12]:5000",), ca_root=tmp_path)
+    result = run(clusterfile, "v6", request)
+    # `fd00::10:5000` would be unusable: no port can be split off it.
+    assert sorted(auths_of(result.stream)) == [
+        "10.0.0.1:5000",
+        "[fd00::10]:5000",
+        "[fd00::11]:5000",
+        "[fd00::12]:5000",
+    ]
+    (secret,) = yaml.safe_load_all(result.stream)
+    assert decode_data(secret)["url"] == b"[fd00::10]:5000"

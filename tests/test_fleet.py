@@ -117,3 +117,16 @@ def test_no_progress_or_summary_when_stderr_is_not_a_terminal(cli: Cli, tmp_path
     result = cli("render", *map(str, files), "--out", str(tmp_path / "out"))
     assert result.code == 0
     assert result.err == ""
+
+
+def test_other_tools_clusters_in_a_folder_are_not_sealer_clusters(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "repo"
+    clusterfile(source, "prod/Clusterfile", "prod")
+    (source / "kind.yaml").write_text("apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\n")
+    (source / "capi.yaml").write_text(
+        "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: capi}\n"
+    )
+    out = tmp_path / "out"
+    result = cli("render", str(source), "--out", str(out))
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["prod"]
