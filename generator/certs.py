@@ -10,6 +10,7 @@ from pathlib import Path
 
 from generator.clusterfile import Cluster, RegistryEndpoint
 from generator.errors import GenSecretError
+from generator.inputs import read_bytes
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 MAX_CA_BYTES = 1024 * 1024
@@ -30,12 +31,7 @@ def load_ca(path: Path, source: str | None = None) -> CaCertificate:
     private key must never carry that key into a Secret.
     """
     label = source or str(path)
-    try:
-        if path.is_dir():
-            raise GenSecretError("CA file is a directory", label)
-        data = path.read_bytes()[: MAX_CA_BYTES + 1]
-    except OSError as exc:
-        raise GenSecretError(f"cannot read CA file: {exc.strerror}", label) from None
+    data = read_bytes(path, MAX_CA_BYTES, label)
     if len(data) > MAX_CA_BYTES:
         raise GenSecretError("CA file is larger than 1 MiB", label)
     blocks = []
@@ -60,35 +56,65 @@ def load_ca(path: Path, source: str | None = None) -> CaCertificate:
 
 
 def _check_certificate(der: bytes, label: str) -> None:
-    """The block must parse as X.509: a private key relabelled CERTIFICATE must not pass."""
-    from cryptography import x509  # only runs that carry a CA pay for the import
+    """The block must have X.509's shape, so a private key relabelled CERTIFICATE cannot pass.
 
-    try:
-        x509.load_der_x509_certificate(der)
-    except ValueError:
-        raise GenSecretError("CA file holds a CERTIFICATE block that is not X.509", label) from None
+    A Certificate is a SEQUENCE of exactly a SEQUENCE (tbsCertificate), a SEQUENCE (algorithm)
+    and a BIT STRING (signature); PKCS#1 and PKCS#8 keys start with an INTEGER, a bare public
+    key has two parts. Checked by hand: parsing with `cryptography` cost every render that
+    carries a CA a tenth of a second of start-up.
+    """
+    outer = _der_children(der, 0, len(der))
+    parts = _der_children(der, outer[0][1], outer[0][2]) if len(outer) == 1 else []
+    if [tag for tag, _, _ in outer] != [0x30] or [tag for tag, _, _ in parts] != [0x30, 0x30, 0x03]:
+        raise GenSecretError("CA file holds a CERTIFICATE block that is not X.509", label)
+
+
+def _der_children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(tag, content start, content end) of each DER element in der[start:end]; [] if malformed."""
+    items = []
+    at = start
+    while at < end:
+        if at + 2 > end:
+            return []
+        tag, length = der[at], der[at + 1]
+        at += 2
+        if length & 0x80:
+            count = length & 0x7F
+            if not 1 <= count <= 4 or at + count > end:
+                return []
+            length = int.from_bytes(der[at : at + count], "big")
+            at += count
+        if at + length > end:
+            return []
+        items.append((tag, at, at + length))
+        at += length
+    return items
 
 
 def candidate_paths(
-    cluster: Cluster, registry: RegistryEndpoint, root: Path = Path("/")
+    cluster: Cluster, registry: RegistryEndpoint, root: Path = Path("/"), *, nodes: bool = True
 ) -> list[Path]:
-    """Where sealer puts the registry's CA: the deploy host first, then the nodes' runtimes."""
+    """Where sealer puts the registry's CA: the deploy host first, then the nodes' runtimes.
+
+    The nodes' paths hold whichever cluster this machine belongs to, so `nodes=False` keeps
+    to the one path that names the cluster (for fleets of many clusters).
+    """
     domain = registry.domain
     paths: list[Path] = []
     if registry.role == "local":
         data_root = Path(cluster.data_root.lstrip("/"))
         paths.append(root / data_root / cluster.name / "rootfs" / "certs" / f"{domain}.crt")
-    for runtime in ("etc/containerd/certs.d", "etc/docker/certs.d"):
+    for runtime in ("etc/containerd/certs.d", "etc/docker/certs.d") if nodes else ():
         folder = root / runtime / registry.url
         paths += [folder / f"{domain}.crt", folder / "ca.crt"]
     return paths
 
 
 def discover_ca(
-    cluster: Cluster, registry: RegistryEndpoint, root: Path = Path("/")
+    cluster: Cluster, registry: RegistryEndpoint, root: Path = Path("/"), *, nodes: bool = True
 ) -> CaCertificate | None:
     """The first of sealer's CA files that exists, checked; None when there is none."""
-    for path in candidate_paths(cluster, registry, root):
+    for path in candidate_paths(cluster, registry, root, nodes=nodes):
         if path.is_file():
             return load_ca(path)
     return None

@@ -37,15 +37,15 @@ class Inputs:
         return self.scanned or len(self.files) > 1
 
 
-def read_bytes(path: Path, limit: int) -> bytes:
+def read_bytes(path: Path, limit: int, label: str | None = None) -> bytes:
     """A file's bytes, or a one-line error that names it; never more than `limit` + 1 bytes."""
     try:
         with path.open("rb") as handle:
             return handle.read(limit + 1)
     except IsADirectoryError:
-        raise GenSecretError("is a directory, not a file", str(path)) from None
+        raise GenSecretError("is a directory, not a file", label or str(path)) from None
     except OSError as exc:
-        raise GenSecretError(f"cannot read file: {exc.strerror}", str(path)) from None
+        raise GenSecretError(f"cannot read file: {exc.strerror}", label or str(path)) from None
 
 
 def read_clusterfiles(arguments: list[str]) -> Inputs:

@@ -30,12 +30,17 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
     dir_fds: dict[str, int] = {"": root_fd}
     try:
         try:
+            previous = _read_manifest(root_fd)
             for rel, text in files.items():
                 parent, name = _split(rel)
                 fd = _subdir(dir_fds, parent, out_dir)
+                if rel not in previous and _exists(fd, name):
+                    raise GenSecretError(
+                        "exists and was not written by gen-secret; move it or choose another --out",
+                        str(out_dir / rel),
+                    )
                 temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel)
                 staged.append((fd, temporary, name))
-            previous = _read_manifest(root_fd)
             manifest = _MANIFEST_HEADER + "".join(f"{rel}\n" for rel in sorted(files))
             staged.append(
                 (
@@ -96,6 +101,14 @@ def git_work_tree(path: Path) -> Path | None:
         if (folder / ".git").exists():
             return folder
     return None
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _check_relative(files: Mapping[str, str]) -> None:

@@ -37,6 +37,8 @@ class Request:
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
     ca_root: Path = Path("/")
+    # A fleet looks only where a CA names its cluster; see certs.candidate_paths.
+    ca_node_paths: bool = True
     seal_cert: Path | None = None
     seal_scope: Scope = "strict"
     aliases: tuple[str, ...] = ()
@@ -117,6 +119,7 @@ def run_fleet(
     """
     options = options_for(request)
     cert = _seal_cert(request)
+    request = replace(request, ca_node_paths=False)
     results: dict[str, Result] = {}
     sources: dict[str, str] = {}
     for source, data in inputs:
@@ -165,7 +168,7 @@ def prepare(
     if request.ca_file is not None:
         ca = load_ca(request.ca_file, f"--ca-file {request.ca_file}")
     elif not cluster.registry.insecure:
-        ca = discover_ca(cluster, cluster.registry, request.ca_root)
+        ca = discover_ca(cluster, cluster.registry, request.ca_root, nodes=request.ca_node_paths)
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
     return Prepared(cluster, replace(options, ca=ca), tuple(notes))

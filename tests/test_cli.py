@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -600,3 +601,25 @@ def test_a_full_disk_on_stdout_is_one_line(tmp_path: Path) -> None:
     last = proc.stderr.decode().splitlines()[-1]
     assert last == "gen-secret: error: cannot write to stdout: No space left on device"
     assert "Traceback" not in proc.stderr.decode()
+
+
+def test_a_render_with_a_ca_does_not_load_cryptography(tmp_path: Path) -> None:
+    openssl = require_tool("openssl", "apt-get install openssl")
+    ca = tmp_path / "ca.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         str(tmp_path / "key.pem"), "-out", str(ca), "-subj", "/CN=ca", "-days", "1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    probe = (
+        "import contextlib, io, sys\n"
+        "from generator.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    code = main(['render', {str(clusterfile(tmp_path))!r}, '--ca-file', {str(ca)!r}])\n"
+        "loaded = any(m.startswith('cryptography') for m in sys.modules)\n"
+        "print(code, 'ca.crt' in out.getvalue(), loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.split() == ["0", "True", "False"]

@@ -69,9 +69,8 @@ def test_out_writes_objects_and_a_kustomization_listing_them(cli: Cli, tmp_path:
 
 def test_out_files_are_0600_whatever_the_umask(cli: Cli, tmp_path: Path, umask_zero: None) -> None:
     out = tmp_path / "rendered"
-    # An earlier, world-readable file of the same name must not keep its mode.
-    out.mkdir()
-    (out / "secret.yaml").write_text("old\n")
+    # An earlier render's file, made world-readable since, must not keep its mode.
+    assert cli("render", str(CLUSTERFILE), "--out", str(out)).code == 0
     (out / "secret.yaml").chmod(0o644)
     assert cli("render", str(CLUSTERFILE), "--out", str(out)).code == 0
     for name in all_files(out):
@@ -239,3 +238,16 @@ def test_rendering_into_repo_out_leaves_git_status_clean(checkout: None, cli: Cl
         shutil.rmtree(out, ignore_errors=True)
     tracked = git("ls-files", "--", "out").stdout.decode().split()
     assert set(tracked) <= {"out/.gitkeep", "out/.gitignore"}
+
+
+def test_a_file_gen_secret_did_not_write_is_never_overwritten(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "rendered"
+    out.mkdir()
+    mine = out / "kustomization.yaml"
+    mine.write_text("# the user's own\n")
+    result = cli("render", str(CLUSTERFILE), "--out", str(out))
+    assert result.code == 1
+    assert f"({mine})" in result.err
+    assert "not written by gen-secret" in result.err
+    assert mine.read_text() == "# the user's own\n"
+    assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml"], "nothing else written"
