@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from generator import __version__
+from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, STDIN, Scope
 from generator.errors import GenSecretError, UsageError
 
 if TYPE_CHECKING:
@@ -28,13 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-STDIN = "-"
 PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
-# generator.sealing.Scope, spelled out here so that `--help` needs no import of the core.
-Scope = Literal["strict", "namespace-wide", "cluster-wide"]
-# The defaults of context.RenderOptions, repeated so that --help needs no import of the core.
-DEFAULT_NAME = "sealer-registry"
-DEFAULT_NAMESPACE = "kube-system"
 
 
 def say(kind: str, message: str) -> None:

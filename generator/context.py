@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from generator.certs import CaCertificate
 from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_port
+from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
 from generator.fanout import PatchTarget
@@ -18,8 +19,6 @@ from generator.objects import (
     ServiceAccountObject,
 )
 
-DEFAULT_NAME = "sealer-registry"
-DEFAULT_NAMESPACE = "kube-system"
 DEFAULT_SERVICE_ACCOUNT = "default"
 MAIN_FILE = "secret.yaml"
 

@@ -8,10 +8,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.defaults import STDIN
 from generator.errors import GenSecretError
 from generator.safeyaml import MAX_BYTES
 
-STDIN = "-"
 DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
 MAX_PASSWORD_BYTES = 64 * 1024
 MAX_LIST_BYTES = 10 * 1024 * 1024

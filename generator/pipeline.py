@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from generator.certs import CaCertificate, discover_ca, load_ca
 from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
+from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
 from generator.errors import GenSecretError
 from generator.fanout import (
     parse_alias,
@@ -21,7 +22,7 @@ from generator.fanout import (
 from generator.names import check_namespace, check_object_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
-    from generator.sealing import Scope, SealingCert
+    from generator.sealing import SealingCert
 
 # A cluster's output folder in fleet mode: one path component, never `.` or `..`.
 _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -31,8 +32,8 @@ _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 class Request:
     """The options of one `render`, as the command line gave them."""
 
-    name: str = "sealer-registry"
-    namespace: str = "kube-system"
+    name: str = DEFAULT_NAME
+    namespace: str = DEFAULT_NAMESPACE
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None

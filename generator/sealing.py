@@ -6,16 +6,16 @@ import datetime
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from generator.context import RenderContext
+from generator.defaults import Scope
 from generator.errors import GenSecretError
 from generator.objects import KubeObject, Labels, SealedSecretObject, SecretObject
 
 if TYPE_CHECKING:  # cryptography is imported only when something is sealed: start-up time
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-Scope = Literal["strict", "namespace-wide", "cluster-wide"]
 # The controller's own keys are 4096-bit; below 2048 a key is too weak to trust with a password.
 MIN_KEY_BITS = 2048
 MAX_CERT_BYTES = 1024 * 1024

@@ -74,7 +74,8 @@ def test_pull_copy_carries_only_the_dockerconfigjson(cli: Cli, tmp_path: Path) -
         "team-a",
     )
     assert set(copy["data"]) == {".dockerconfigjson"}
-    assert copy["data"][".dockerconfigjson"] == main["data"][".dockerconfigjson"]
+    same = copy["data"][".dockerconfigjson"] == main["data"][".dockerconfigjson"]
+    assert same, "the pull copy's .dockerconfigjson differs from the main Secret's"
     assert {"username", "password", "url"} <= set(main["data"])
     assert account["imagePullSecrets"] == [{"name": "sealer-registry"}]
 

@@ -37,8 +37,8 @@ def test_several_files_write_one_folder_per_cluster(cli: Cli, tmp_path: Path) ->
     result = cli("render", str(a), str(b), "--out", str(out), "--pull-namespace", "apps")
     assert result.code == 0, result.err
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["alpha", "beta"]
-    assert password_in(out / "alpha") == "pw-a"
-    assert password_in(out / "beta") == "pw-b"
+    assert password_in(out / "alpha") == "pw-a", "alpha has another cluster's password"
+    assert password_in(out / "beta") == "pw-b", "beta has another cluster's password"
     for cluster in ("alpha", "beta"):
         kustomization = yaml.safe_load((out / cluster / "kustomization.yaml").read_text())
         assert kustomization["resources"] == ["secret.yaml", "namespaces/apps.yaml"]

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.certs import candidate_paths
 from generator.inspect import summarise
 from generator.pipeline import Request, prepare
 from tests.conftest import FIXTURES, HERE, ROOT, Run, decode_data, require_tool, run_script
@@ -301,7 +300,14 @@ def test_inspect_finds_sealers_ca_file_and_lists_where_it_looked(
     ca_pem: Path, tmp_path: Path
 ) -> None:
     prepared = prepare(HA.read_bytes(), "ha", Request(ca_root=tmp_path))
-    searched = candidate_paths(prepared.cluster, prepared.cluster.registry, tmp_path)
+    # sealer's layout (FIELD-NOTES section 1), spelled out rather than taken from the code.
+    searched = [
+        tmp_path / "var/lib/sealer/data/prod-east/rootfs/certs/sea.hub.crt",
+        tmp_path / "etc/containerd/certs.d/sea.hub:5000/sea.hub.crt",
+        tmp_path / "etc/containerd/certs.d/sea.hub:5000/ca.crt",
+        tmp_path / "etc/docker/certs.d/sea.hub:5000/sea.hub.crt",
+        tmp_path / "etc/docker/certs.d/sea.hub:5000/ca.crt",
+    ]
     none = summarise(prepared.cluster, prepared.options, ca_root=tmp_path)
     assert (none.ca.status, none.ca.file, none.ca.searched) == (
         "none",

@@ -174,7 +174,8 @@ def test_wrong_label_does_not_decrypt(
 ) -> None:
     (sealed, *_) = documents(render(tmp_path, seal_cert=cert_file))
     blob = base64.b64decode(sealed["spec"]["encryptedData"]["password"])
-    assert hybrid_decrypt(private_key, b"kube-system/sealer-registry", blob) == PASSWORD.encode()
+    plain = hybrid_decrypt(private_key, b"kube-system/sealer-registry", blob)
+    assert plain == PASSWORD.encode(), "the right label does not give the password back"
     for label in (b"kube-system", b"", b"default/sealer-registry", b"kube-system/other"):
         with pytest.raises(ValueError, match="Decryption failed"):
             hybrid_decrypt(private_key, label, blob)
