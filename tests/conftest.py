@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,11 +65,18 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def run_script(
-    *args: str, stdin: bytes = b"", cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: str,
+    stdin: bytes = b"",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Run:
-    """Run the installed console script as a user would, with a timeout."""
+    """Run the installed console script as a user would, with a timeout.
+
+    `prefix` runs it under another command, e.g. `setpriv` to drop root's file-access override.
+    """
     proc = subprocess.run(
-        [gen_secret_script(), *args],
+        [*prefix, gen_secret_script(), *args],
         input=stdin,
         capture_output=True,
         cwd=cwd,
