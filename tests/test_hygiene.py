@@ -1,0 +1,396 @@
+"""A recognisable password never reaches stderr, a warning, a log, an exception or a repr.
+
+Every command runs with that password, in plain and base64 form (standard and URL-safe, at
+every byte alignment, and as `user:password`), and only the Secret itself may hold it.
+Commands built later (inspect, match, seal) belong in COMMANDS.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import logging
+import os
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from generator import safeyaml
+from generator.clusterfile import read_clusterfile
+from generator.context import RenderOptions, build_context
+from generator.errors import GenSecretError
+from generator.pipeline import Request, run
+from tests.conftest import Run, run_script
+from tests.test_bad_inputs import BAD_INPUTS, CASES, PASSWORD, USERNAME
+
+# Passwords that only come from the command line's stdin or a password file.
+STDIN_PASSWORD = "st0din-Pa55w0rd-41c8e2"
+FILE_PASSWORD = "f1le-Pa55w0rd-9d07b6"
+SECRETS = (PASSWORD, STDIN_PASSWORD, FILE_PASSWORD)
+
+CLUSTERFILE = f"""\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata:
+  name: hygiene
+spec:
+  registry:
+    localRegistry:
+      domain: sea.hub
+      port: 5000
+      insecure: true
+      username: {USERNAME}
+      password: {PASSWORD}
+"""
+
+
+def leak_forms(secret: str) -> dict[str, str]:
+    """Each text that would show the secret: plain, or base64 of it in any surrounding bytes."""
+    forms = {"plain": secret}
+    raw = secret.encode()
+    for alphabet, encode in (
+        ("base64", base64.b64encode),
+        ("URL-safe base64", base64.urlsafe_b64encode),
+    ):
+        # Inside longer data the secret starts at any of 3 byte offsets of a base64 group;
+        # the groups made only of its own bytes are then these.
+        for shift in range(3):
+            chunk = raw[shift:]
+            forms[f"{alphabet}, offset {shift}"] = encode(chunk[: len(chunk) // 3 * 3]).decode()
+        forms[f"{alphabet} of user:password"] = encode(f"{USERNAME}:{secret}".encode()).decode()
+    return forms
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    """Fail, without showing the text, if any secret appears in it in any form."""
+    for secret in SECRETS:
+        for form, needle in leak_forms(secret).items():
+            if needle in text:
+                pytest.fail(f"a password reached {where} ({form})", pytrace=False)
+
+
+# --- Commands through the installed script -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line. Placeholders: {clusterfile} {configmap} {fleet} {out} {password_file}
+    {seal_cert}.
+
+    `stdin` may use {password}, {stdin_password} and {clusterfile_text}. When `stdout_is_secret`
+    the command prints the Secret itself, so only stderr is checked.
+    """
+
+    argv: tuple[str, ...]
+    code: int = 0
+    stdin: str = ""
+    stdout_is_secret: bool = False
+
+
+COMMANDS: dict[str, Command] = {
+    "render to stdout": Command(("render", "{clusterfile}"), stdout_is_secret=True),
+    "render --out": Command(("render", "{clusterfile}", "--out", "{out}")),
+    "render from stdin": Command(
+        ("render", "-"), stdin="{clusterfile_text}", stdout_is_secret=True
+    ),
+    "render the ConfigMap": Command(("render", "{configmap}", "--out", "{out}")),
+    "render, Clusterfile found in HOME": Command(("render", "--out", "{out}")),
+    "--password-stdin": Command(
+        ("render", "{clusterfile}", "--password-stdin", "--out", "{out}"),
+        stdin="{stdin_password}\n",
+    ),
+    "--password-file": Command(
+        ("render", "{clusterfile}", "--password-file", "{password_file}", "--out", "{out}")
+    ),
+    "--password-stdin, two lines": Command(
+        ("render", "{clusterfile}", "--password-stdin", "--out", "{out}"),
+        stdin="{stdin_password}\n{stdin_password}\n",
+        code=1,
+    ),
+    "--password-stdin with the Clusterfile on stdin": Command(
+        ("render", "-", "--password-stdin"), stdin="{clusterfile_text}", code=2
+    ),
+    "--password-stdin and --password-file": Command(
+        ("render", "{clusterfile}", "--password-stdin", "--password-file", "{password_file}"),
+        stdin="{stdin_password}\n",
+        code=2,
+    ),
+    "--username with a colon": Command(
+        ("render", "{clusterfile}", "--username", "a:b", "--password-stdin"),
+        stdin="{stdin_password}\n",
+        code=1,
+    ),
+    "bad --name": Command(("render", "{clusterfile}", "--name", "Bad_Name"), code=1),
+    "--out is a file": Command(("render", "{clusterfile}", "--out", "{clusterfile}"), code=1),
+    "render --seal-cert": Command(("render", "{clusterfile}", "--seal-cert", "{seal_cert}")),
+    "render --seal-cert --out": Command(
+        ("render", "{clusterfile}", "--seal-cert", "{seal_cert}", "--out", "{out}")
+    ),
+    "render --seal-cert, not a certificate": Command(
+        ("render", "{clusterfile}", "--seal-cert", "{password_file}"), code=1
+    ),
+    "render a fleet folder": Command(("render", "{fleet}", "--out", "{out}")),
+    "render with pull copies and patches": Command(
+        (
+            "render",
+            "{clusterfile}",
+            "--pull-namespace",
+            "apps",
+            "--patch",
+            "apps/deployment/web",
+            "--out",
+            "{out}",
+        )
+    ),
+    "inspect": Command(("inspect", "{clusterfile}")),
+    "inspect --output json": Command(("inspect", "{clusterfile}", "--output", "json")),
+    "inspect --password-stdin": Command(
+        ("inspect", "{clusterfile}", "--password-stdin"), stdin="{stdin_password}\n"
+    ),
+    "inspect the ConfigMap": Command(("inspect", "{configmap}")),
+    "match, served": Command(("match", "{clusterfile}", "--image", "sea.hub:5000/app:1")),
+    "match, not served": Command(
+        ("match", "{clusterfile}", "--image", "docker.io/library/nginx", "--output", "json"),
+        code=1,
+    ),
+    "match --password-file": Command(
+        (
+            "match",
+            "{clusterfile}",
+            "--password-file",
+            "{password_file}",
+            "--image",
+            "sea.hub:5000/app",
+        )
+    ),
+    "match, invalid image": Command(("match", "{clusterfile}", "--image", "UPPER/Case"), code=2),
+    "--help": Command(("render", "--help")),
+    "--version": Command(("--version",)),
+}
+
+# Known leaks, each with the fix it waits for; strict, so a fix turns the mark red.
+KNOWN_LEAKS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def sealing_certificate() -> bytes:
+    """A self-signed RSA certificate, as `kubeseal --fetch-cert` hands one out."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
+    """Input files holding the passwords, and the placeholders that name them."""
+    clusterfile = tmp_path / "Clusterfile"
+    clusterfile.write_text(CLUSTERFILE, encoding="utf-8")
+    password_file = tmp_path / "password.txt"
+    password_file.write_text(FILE_PASSWORD + "\n", encoding="utf-8")
+    configmap = tmp_path / "configmap.yaml"
+    body = "".join(f"    {line}\n" for line in CLUSTERFILE.splitlines())
+    configmap.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sealer-clusterfile\n"
+        f"  namespace: kube-system\ndata:\n  Clusterfile: |\n{body}",
+        encoding="utf-8",
+    )
+    home = tmp_path / "home"
+    (home / ".sealer").mkdir(parents=True)
+    (home / ".sealer" / "Clusterfile").write_text(CLUSTERFILE, encoding="utf-8")
+    (tmp_path / "cwd").mkdir()
+    for name in ("east", "west"):
+        (tmp_path / "fleet" / name).mkdir(parents=True)
+        text = CLUSTERFILE.replace("name: hygiene", f"name: {name}")
+        (tmp_path / "fleet" / name / "Clusterfile").write_text(text, encoding="utf-8")
+    seal_cert = tmp_path / "sealed-secrets.pem"
+    seal_cert.write_bytes(sealing_certificate)
+    return {
+        "fleet": str(tmp_path / "fleet"),
+        "seal_cert": str(seal_cert),
+        "clusterfile": str(clusterfile),
+        "configmap": str(configmap),
+        "password_file": str(password_file),
+        "out": str(tmp_path / "out"),
+        "home": str(home),
+        "cwd": str(tmp_path / "cwd"),
+        "clusterfile_text": CLUSTERFILE,
+        "password": PASSWORD,
+        "stdin_password": STDIN_PASSWORD,
+    }
+
+
+def _command_params() -> Iterator[object]:
+    for name, command in COMMANDS.items():
+        marks = [pytest.mark.xfail(strict=True, reason=r) for r in [KNOWN_LEAKS.get(name)] if r]
+        yield pytest.param(command, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("command", list(_command_params()))
+def test_command_never_shows_the_password(command: Command, workspace: dict[str, str]) -> None:
+    argv = [arg.format(**workspace) for arg in command.argv]
+    env = {**os.environ, "HOME": workspace["home"], "PYTHONWARNINGS": "always"}
+    result = run_script(
+        *argv, stdin=command.stdin.format(**workspace).encode(), cwd=Path(workspace["cwd"]), env=env
+    )
+    code = result.code  # never assert on `result`: pytest would print its stderr
+    assert code == command.code, f"exit code {code}, want {command.code}"
+    assert_no_secret(result.err, "stderr")
+    if not command.stdout_is_secret:
+        assert_no_secret(result.out, "stdout")
+    out = Path(workspace["out"])
+    if out.is_dir():
+        for path in out.rglob("*"):
+            if path.is_file():
+                check_written_file(path)
+
+
+def check_written_file(path: Path) -> None:
+    """Only Secrets carry the password; kustomizations, patches, ServiceAccounts and sealed
+    values do not (a SealedSecret holds ciphertext only)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".yaml":
+        assert_no_secret(text, f"{path.name} in --out")
+        return
+    for document in yaml.safe_load_all(text):
+        if isinstance(document, dict) and document.get("kind") == "Secret":
+            continue
+        assert_no_secret(repr(document), f"a {type(document).__name__} in {path.name}")
+
+
+# --- Every error path, in-process: stderr, warnings, logs, exceptions ---------------------
+
+# Where a password meets a YAML or type error; `{pw}` is the password.
+LEAK_INPUTS: dict[str, str] = {
+    "wrong type: list": "password: [{pw}]",
+    "wrong type: mapping": "password: {{{pw}: 1}}",
+    "wrong type: nested list": "password: [[{pw}], 1]",
+    "mapping values in a plain scalar": "password: {pw}: more",
+    "unclosed flow sequence": "password: [{pw}",
+    "unclosed flow mapping": "password: {{{pw}",
+    "unclosed single quote": "password: '{pw}",
+    "unclosed double quote": 'password: "{pw}',
+    "unknown escape": 'password: "{pw}\\q"',
+    "unknown escape of a quote": 'password: "{pw}\\\'"',
+    "bad hex escape": 'password: "\\x{pw}"',
+    "cannot start a token (@)": "password: @{pw}",
+    "cannot start a token (`)": "password: `{pw}",
+    "cannot start a token (%)": "password: %{pw}",
+    "block indicator": "password: |{pw}",
+    "folded indicator": "password: >{pw}",
+    "BOM inside": "password: {pw}\ufeffx",
+    "tab before comment": "password: {pw}\t#x\n      password: again",
+    "duplicate key": "password: {pw}\n      password: {pw}",
+    "anchor only": "password: &{pw}",
+    "anchor with bad name char": "password: &{pw}, x",
+}
+
+
+def leak_input(line: str) -> str:
+    """A Clusterfile whose localRegistry has this (indented) line in place of its password."""
+    return CLUSTERFILE.replace(f"password: {PASSWORD}", line.format(pw=PASSWORD))
+
+
+def _corpus_with_password() -> Iterator[object]:
+    for case in CASES:
+        path = BAD_INPUTS / case.file
+        if path.is_file() and PASSWORD.encode() in path.read_bytes():
+            yield pytest.param(path.read_bytes(), id=f"corpus {case.id}")
+    for name, line in LEAK_INPUTS.items():
+        yield pytest.param(leak_input(line).encode(), id=name)
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both YAML parsers gen-secret may run on: PyYAML quotes input in its own messages."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(safeyaml, "_Loader", yaml.SafeLoader)
+    elif not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML is built without libyaml here")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("data", list(_corpus_with_password()))
+@pytest.mark.usefixtures("loader")
+def test_error_paths_never_show_the_password(
+    data: bytes,
+    tmp_path: Path,
+    cli: Callable[..., Run],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "Clusterfile"
+    path.write_bytes(data)
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cli("render", str(path), "--out", str(tmp_path / "out"))
+        try:
+            run(data, "Clusterfile", Request(ca_root=tmp_path))
+        except GenSecretError as exc:
+            assert_no_secret(str(exc), "the exception message")
+            assert_no_secret(repr(exc), "the exception repr")
+            assert_no_secret("".join(traceback.format_exception(exc)), "the traceback")
+        except Exception as exc:
+            # pytest would print the frames' locals, input included: name the type only.
+            pytest.fail(f"not a GenSecretError: {type(exc).__name__}", pytrace=False)
+    assert_no_secret(result.err, "stderr")
+    assert_no_secret(result.out, "stdout")
+    assert_no_secret("\n".join(str(w.message) for w in caught), "a warning")
+    assert_no_secret(caplog.text, "a log record")
+
+
+# --- The parsed values themselves ----------------------------------------------------------
+
+
+def _dataclass_values(value: object, seen: set[int]) -> Iterator[object]:
+    """`value` and every dataclass instance reachable from it through fields and containers."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        yield value
+        for f in dataclasses.fields(value):
+            yield from _dataclass_values(getattr(value, f.name), seen)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _dataclass_values(item, seen)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _dataclass_values(item, seen)
+
+
+def test_repr_of_parsed_values_never_shows_the_password(tmp_path: Path) -> None:
+    data = CLUSTERFILE.encode()
+    cluster = read_clusterfile(data, "Clusterfile")
+    request = Request(password=STDIN_PASSWORD, ca_root=tmp_path)
+    options = RenderOptions(password=FILE_PASSWORD)
+    context = build_context(cluster, options)
+    result = run(data, "Clusterfile", request)
+    roots = [cluster, request, options, context, result]
+    values = list(_dataclass_values(roots, set()))
+    kinds = {type(v).__name__ for v in values}
+    # The walk must reach the types that hold credentials, or this test proves nothing.
+    assert {"Cluster", "Credentials", "SecretObject", "Result"} <= kinds
+    for value in values:
+        assert_no_secret(repr(value), f"repr() of a {type(value).__name__}")
+        assert_no_secret(str(value), f"str() of a {type(value).__name__}")
