@@ -28,6 +28,36 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+_YAML_ORG = "tag:yaml.org,2002:"
+# Tags safe loaders refuse, shown by name; any other tag is the user's own text (an unquoted
+# `password: !S3cret` is a tag), so it is never echoed.
+_NAMED_TAGS = frozenset(
+    {
+        "binary",
+        "omap",
+        "pairs",
+        "set",
+        "value",
+        "yaml",
+        "python/none",
+        "python/bool",
+        "python/str",
+        "python/unicode",
+        "python/bytes",
+        "python/int",
+        "python/long",
+        "python/float",
+        "python/complex",
+        "python/list",
+        "python/tuple",
+        "python/dict",
+        "python/name",
+        "python/module",
+        "python/object",
+        "python/object/apply",
+        "python/object/new",
+    }
+)
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -198,7 +228,7 @@ class _Builder:
                 is_map = isinstance(event, yaml.MappingStartEvent)
                 want = _MAP_TAG if is_map else _SEQ_TAG
                 if event.tag not in (None, "!", want):
-                    raise self.fail(f"unsupported YAML tag {event.tag}", path, line)
+                    raise self.fail(unsupported_tag(event.tag), path, line)
                 if event.anchor is not None:
                     self.open_anchors.add(event.anchor)
                 if top is not None and top.key is not _NO_KEY:
@@ -271,10 +301,13 @@ class _Builder:
         return value
 
     def alias(self, anchor: str, path: Path, line: int) -> Any:
+        # Never the anchor's name: an unquoted `password: *S3cret` is an alias.
         if anchor in self.open_anchors:
-            raise self.fail(f"alias *{anchor} refers to itself", path, line)
+            raise self.fail("an alias refers to the node that holds it", path, line)
         if anchor not in self.anchors:
-            raise self.fail(f"undefined alias *{anchor}", path, line)
+            raise self.fail(
+                "undefined alias (a value that starts with * must be quoted)", path, line
+            )
         value, size = self.anchors[anchor]
         self.alias_nodes += size
         self.nodes += size - 1
@@ -296,9 +329,7 @@ class _Builder:
     def scalar(self, event: Any, path: Path, line: int) -> Any:
         tag = self.resolve(event)
         if tag not in _SCALAR_TAGS:
-            raise self.fail(
-                f"unsupported YAML tag {tag.replace('tag:yaml.org,2002:', '!!')}", path, line
-            )
+            raise self.fail(unsupported_tag(tag), path, line)
         if tag == "tag:yaml.org,2002:str":
             return event.value
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
@@ -316,6 +347,14 @@ def _resolve_plain(value: str) -> str:
 
 
 _RESOLVER = yaml.resolver.Resolver()
+
+
+def unsupported_tag(tag: str) -> str:
+    """The error for a tag the loader refuses, naming it only when it is a standard one."""
+    name = tag.removeprefix(_YAML_ORG).split(":", 1)[0] if tag.startswith(_YAML_ORG) else ""
+    if name in _NAMED_TAGS:
+        return f"unsupported YAML tag !!{name}"
+    return "unsupported YAML tag (a value that starts with ! must be quoted)"
 
 
 class _MergeKey:

@@ -190,6 +190,11 @@ CASES = [
         "password is set but username is not",
         f"{LOCAL}.password at password-no-username.yaml:10",
     ),
+    Case(
+        "undefined-alias.yaml",
+        "undefined alias (a value that starts with * must be quoted)",
+        f"{LOCAL}.password at undefined-alias.yaml:11",
+    ),
     Case("duplicate-key.yaml", "duplicate key", f"{LOCAL}.password at duplicate-key.yaml:12"),
     # The ConfigMap wrapper and the legacy registry.yml Config.
     Case(
@@ -204,6 +209,11 @@ CASES = [
     ),
     Case("legacy-broken-data.yaml", "must be a number, not a string", None),
     # Tags that would run code or build objects in an unsafe loader.
+    Case(
+        "python-object-tag.yaml",
+        "unsupported YAML tag !!python/object/apply",
+        f"{LOCAL}.password at python-object-tag.yaml:11",
+    ),
     Case(
         "python-name-tag.yaml",
         "unsupported YAML tag !!python/name",

@@ -301,6 +301,12 @@ LEAK_INPUTS: dict[str, str] = {
     "BOM inside": "password: {pw}\ufeffx",
     "tab before comment": "password: {pw}\t#x\n      password: again",
     "duplicate key": "password: {pw}\n      password: {pw}",
+    "local tag": "password: !{pw}",
+    "local tag on a mapping": "password: !{pw} {{a: 1}}",
+    "yaml.org tag": "password: !!{pw}",
+    "verbatim tag": "password: !<tag:{pw}> x",
+    "alias": "password: *{pw}",
+    "alias to itself": "password: &{pw} [*{pw}]",
     "anchor only": "password: &{pw}",
     "anchor with bad name char": "password: &{pw}, x",
 }
