@@ -110,36 +110,60 @@ def decode(data: bytes, source: str) -> str:
 
 def load_all(text: str, source: str, line_offset: int = 0) -> list[Document]:
     """Parse every document of a YAML stream into plain values, within the limits above."""
-    loader = _Loader(text)
+    try:
+        # PyYAML's own reader checks the whole text here, libyaml's while parsing.
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, source, line_offset) from None
     try:
         return list(_Builder(loader, source, line_offset).documents())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 + line_offset if mark else None
-        raise GenSecretError(
-            f"invalid YAML: {_safe_problem(exc)}", Location("", source, line)
-        ) from None
     except yaml.YAMLError as exc:
-        raise GenSecretError(f"invalid YAML: {type(exc).__name__}", source) from None
+        raise _yaml_error(exc, text, source, line_offset) from None
     finally:
         loader.dispose()
 
 
-_QUOTED = re.compile(r"'([^']*)'")
+def _yaml_error(exc: yaml.YAMLError, text: str, source: str, offset: int) -> GenSecretError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + offset if mark else None
+        return GenSecretError(f"invalid YAML: {_safe_problem(exc)}", Location("", source, line))
+    if isinstance(exc, yaml.reader.ReaderError):
+        # Its text names the character, and its position counts characters in one parser and
+        # bytes in the other: find the character again for the line, and never show it.
+        found = _NON_PRINTABLE.search(text)
+        line = text.count("\n", 0, found.start()) + 1 + offset if found else None
+        return GenSecretError(
+            "invalid YAML: a control character, which YAML does not allow; "
+            "write it as an escape in double quotes",
+            Location("", source, line),
+        )
+    return GenSecretError(f"invalid YAML: {type(exc).__name__}", source)
+
+
+_NON_PRINTABLE: re.Pattern[str] = yaml.reader.Reader.NON_PRINTABLE
+# A quoted item in a problem: 'x', or "'" when the item is a single quote.
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 # What the parsers quote from their own grammar ("expected ',' or ']'"), not from the input.
-_GRAMMAR = {",", "]", "}", ":", "-", "?", "[", "{"}
+_GRAMMAR = {",", "]", "}", ":", "-", "?", "[", "{", " ", "!", ">", "."}
 
 
 def _safe_problem(exc: yaml.MarkedYAMLError) -> str:
     # PyYAML quotes input characters in some problems ("found unknown escape character 'q'");
-    # input may be a password, so only grammar and <token names> survive.
+    # input may be a password, so only what the parser expected survives: its grammar and its
+    # <token names>, never what it found.
     problem = exc.problem or exc.context or "syntax error"
 
     def keep(match: re.Match[str]) -> str:
-        token = match.group(1)
-        return match.group(0) if token in _GRAMMAR or token.startswith("<") else "'…'"
+        token = match.group(1) if match.group(1) is not None else match.group(2)
+        if len(token) > 2 and token.startswith("<") and token.endswith(">"):
+            return match.group(0)
+        before = problem[: match.start()]
+        expected = before.endswith(("expected ", " or ")) and "found" not in before
+        return match.group(0) if expected and token in _GRAMMAR else "'…'"
 
-    return _QUOTED.sub(keep, problem)
+    # Byte values ("can't decode byte 0xff") are input too.
+    return re.sub(r"\b0x[0-9A-Fa-f]+", "…", _QUOTED.sub(keep, problem))
 
 
 class _Frame:

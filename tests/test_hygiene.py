@@ -298,6 +298,7 @@ LEAK_INPUTS: dict[str, str] = {
     "cannot start a token (%)": "password: %{pw}",
     "block indicator": "password: |{pw}",
     "folded indicator": "password: >{pw}",
+    "control character": "password: {pw}\x01",
     "BOM inside": "password: {pw}\ufeffx",
     "tab before comment": "password: {pw}\t#x\n      password: again",
     "duplicate key": "password: {pw}\n      password: {pw}",
@@ -363,6 +364,44 @@ def test_error_paths_never_show_the_password(
     assert_no_secret(result.out, "stdout")
     assert_no_secret("\n".join(str(w.message) for w in caught), "a warning")
     assert_no_secret(caplog.text, "a log record")
+
+
+@pytest.mark.parametrize("char", ["q", "'", ",", "]", "-", "<", ">", "!"])
+def test_parser_messages_never_quote_input(char: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML's own parser quotes the offending character; one character of a password is
+    still a leak, so whatever it found is masked, whatever it expected is kept."""
+    monkeypatch.setattr(safeyaml, "_Loader", yaml.SafeLoader)
+    text = leak_input(f'password: "x\\{char}y"')
+    with pytest.raises(GenSecretError) as info:
+        safeyaml.load_all(text, "Clusterfile")
+    message = str(info.value)
+    assert message == "invalid YAML: found unknown escape character '…' (Clusterfile:12)"
+
+
+def test_parser_messages_keep_what_was_expected(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = leak_input("password: [a, b")
+    for parser in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        monkeypatch.setattr(safeyaml, "_Loader", parser)
+        with pytest.raises(GenSecretError) as info:
+            safeyaml.load_all(text, "Clusterfile")
+        assert "',' or ']'" in str(info.value), parser.__name__
+
+
+@pytest.mark.parametrize("parser", ["CSafeLoader", "SafeLoader"])
+def test_control_character_is_a_yaml_error_with_its_line(
+    parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(yaml, parser):
+        pytest.skip(f"PyYAML has no {parser} here")
+    monkeypatch.setattr(safeyaml, "_Loader", getattr(yaml, parser))
+    # Non-ASCII before it: libyaml counts bytes, PyYAML characters; the line must not care.
+    text = "# é ü\n" + leak_input("password: {pw}\x01")
+    with pytest.raises(GenSecretError) as info:
+        safeyaml.load_all(text, "Clusterfile")
+    assert str(info.value) == (
+        "invalid YAML: a control character, which YAML does not allow; "
+        "write it as an escape in double quotes (Clusterfile:13)"
+    )
 
 
 # --- The parsed values themselves ----------------------------------------------------------
