@@ -69,7 +69,7 @@ Path = tuple[str | int, ...]
 class Document:
     """One YAML document: its plain value and the line where each field path starts."""
 
-    value: Any
+    value: Any = field(repr=False)  # holds the passwords of the file
     source: str
     lines: dict[Path, int] = field(repr=False)
     line_offset: int = 0

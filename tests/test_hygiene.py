@@ -15,7 +15,7 @@ import os
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,9 @@ from generator import safeyaml
 from generator.clusterfile import read_clusterfile
 from generator.context import RenderOptions, build_context
 from generator.errors import GenSecretError
-from generator.pipeline import Request, run
+from generator.inspect import secret_auths, summarise
+from generator.matching import match
+from generator.pipeline import Request, prepare, run
 from tests.conftest import Run, run_script
 from tests.test_bad_inputs import BAD_INPUTS, CASES, PASSWORD, USERNAME
 
@@ -424,18 +426,40 @@ def _dataclass_values(value: object, seen: set[int]) -> Iterator[object]:
             yield from _dataclass_values(item, seen)
 
 
-def test_repr_of_parsed_values_never_shows_the_password(tmp_path: Path) -> None:
+def test_repr_of_parsed_values_never_shows_the_password(
+    tmp_path: Path, sealing_certificate: bytes
+) -> None:
     data = CLUSTERFILE.encode()
+    cert = tmp_path / "sealed-secrets.pem"
+    cert.write_bytes(sealing_certificate)
+    documents = safeyaml.load_all(CLUSTERFILE, "Clusterfile")
     cluster = read_clusterfile(data, "Clusterfile")
     request = Request(password=STDIN_PASSWORD, ca_root=tmp_path)
     options = RenderOptions(password=FILE_PASSWORD)
-    context = build_context(cluster, options)
-    result = run(data, "Clusterfile", request)
-    roots = [cluster, request, options, context, result]
+    fanout = Request(
+        password=STDIN_PASSWORD,
+        ca_root=tmp_path,
+        pull_namespaces=("apps",),
+        patches=("apps/deployment/web",),
+    )
+    roots = [
+        documents,
+        cluster,
+        request,
+        options,
+        build_context(cluster, options),
+        prepare(data, "Clusterfile", request),
+        summarise(cluster, options, ca_root=tmp_path),
+        [match("sea.hub:5000/app", secret_auths(cluster, options))],
+        run(data, "Clusterfile", request),
+        run(data, "Clusterfile", fanout),
+        run(data, "Clusterfile", replace(fanout, seal_cert=cert)),
+    ]
     values = list(_dataclass_values(roots, set()))
     kinds = {type(v).__name__ for v in values}
     # The walk must reach the types that hold credentials, or this test proves nothing.
-    assert {"Cluster", "Credentials", "SecretObject", "Result"} <= kinds
+    wanted = {"Document", "Cluster", "Credentials", "SecretObject", "SealedSecretObject"}
+    assert wanted | {"Result", "Prepared", "Summary", "MatchResult"} <= kinds
     for value in values:
         assert_no_secret(repr(value), f"repr() of a {type(value).__name__}")
         assert_no_secret(str(value), f"str() of a {type(value).__name__}")
