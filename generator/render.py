@@ -40,7 +40,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["q"] = yaml_quote
-    env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii")
+    # Empty bytes must render as "", not as nothing: `password:` alone would read back as null.
+    env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii") or '""'
     return env
 
 
