@@ -89,6 +89,7 @@ _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,8}[A-Za-z0-9])?"
 domains = st.one_of(
     st.from_regex(rf"{_LABEL}(\.{_LABEL}){{0,3}}", fullmatch=True),
     st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
 )
 ports = st.integers(min_value=1, max_value=65535)
 _DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?"
@@ -104,10 +105,11 @@ def ca_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def join_host_port(host: str, port: int | None) -> str:
-    """The registry's `auths` key as sealer derives it: Go's net.JoinHostPort, or the bare host."""
-    if port is None:
-        return host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    """The registry's `auths` key: `host:port` as image references write it, an IPv6 address
+    in brackets (as sealer's net.JoinHostPort does), with no port too, since an image
+    reference cannot name a bare IPv6 host."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
 
 
 def clusterfile(
@@ -204,12 +206,12 @@ def test_any_valid_input_renders_a_valid_exact_secret(
 
 @PROFILE
 @given(username=usernames, password=passwords, domain=domains)
-def test_external_registry_without_port_is_the_bare_domain(
+def test_external_registry_without_port_has_no_port_in_its_key(
     ca_root: Path, username: str, password: str, domain: str
 ) -> None:
     data = clusterfile(domain, None, username, password, external=True)
     secret = render_secret(data, Request(ca_root=ca_root))
-    check_credentials(secret, domain, username, password)
+    check_credentials(secret, join_host_port(domain, None), username, password)
 
 
 @PROFILE
