@@ -22,6 +22,8 @@ _IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _LOCAL_KEYS = {"domain", "port", "username", "password", "ha", "insecure", "cert"}
 _EXTERNAL_KEYS = {"domain", "port", "username", "password"}
 _REGISTRY_KEYS = {"localRegistry", "externalRegistry"}
+# What an unknown key must look like to be named in a warning: a word, as sealer's fields are.
+_FIELD_NAME = re.compile(r"[A-Za-z]{1,40}")
 
 RegistryRole = Literal["local", "external"]
 T = TypeVar("T")
@@ -337,9 +339,19 @@ def _string_list(reader: _Reader, path: Path) -> tuple[str, ...]:
 def _warn_unknown(reader: _Reader, path: Path, known: set[str]) -> None:
     section = reader.get(path, dict, {})
     for key in sorted(map(str, section)):
-        if key not in known:
-            # sealer ignores unknown fields too, but a typo here (`pasword`) loses credentials.
+        if key in known:
+            continue
+        # sealer ignores unknown fields too, but a typo here (`pasword`) loses credentials.
+        if _FIELD_NAME.fullmatch(key):
             reader.warn("unknown field, ignored", (*path, key))
+            continue
+        # Not a word: in a flow mapping `password:S3cret` or `password S3cret` (no ': ') or a
+        # bare `S3cret` is a key, so its text may be the password and is never shown.
+        where = reader.where((*path, key))
+        reader.warnings.append(
+            "a key that is not a field name, ignored (not shown: it may hold a value; "
+            f"is ': ' missing after a field?) ({Location(dotted(path), where.source, where.line)})"
+        )
 
 
 def _local(reader: _Reader, path: Path, *, legacy_text: bool = False) -> RegistryEndpoint:

@@ -315,6 +315,26 @@ LEAK_INPUTS: dict[str, str] = {
 }
 
 
+# A value that lost its ': ' in a flow mapping becomes a key; warnings name unknown keys.
+FLOW_LEAKS: dict[str, str] = {
+    "flow mapping, no space after the colon": "password:{pw}",
+    "flow mapping, space instead of colon": "password {pw}",
+    "flow mapping, = instead of colon": "password={pw}",
+    "flow mapping, the bare password": "{pw}",
+}
+
+
+def flow_input(entry: str, extra: str = "") -> str:
+    """A Clusterfile whose localRegistry is a flow mapping ending in this entry, and `extra`
+    as another line of spec.registry."""
+    entry = entry.format(pw=PASSWORD)
+    registry = "{domain: sea.hub, insecure: true, username: " + USERNAME + ", " + entry + "}"
+    return (
+        "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata:\n  name: hygiene\nspec:\n"
+        f"  registry:\n{extra}    localRegistry: {registry}\n"
+    )
+
+
 def leak_input(line: str) -> str:
     """A Clusterfile whose localRegistry has this (indented) line in place of its password."""
     return CLUSTERFILE.replace(f"password: {PASSWORD}", line.format(pw=PASSWORD))
@@ -327,6 +347,10 @@ def _corpus_with_password() -> Iterator[object]:
             yield pytest.param(path.read_bytes(), id=f"corpus {case.id}")
     for name, line in LEAK_INPUTS.items():
         yield pytest.param(leak_input(line).encode(), id=name)
+    for name, entry in FLOW_LEAKS.items():
+        yield pytest.param(flow_input(entry).encode(), id=name)
+    registry_level = flow_input("password: x", extra=f"    {PASSWORD}: 1\n")
+    yield pytest.param(registry_level.encode(), id="spec.registry, the bare password")
 
 
 @pytest.fixture(params=["libyaml", "pure-python"])
