@@ -285,6 +285,7 @@ class _Builder:
     ) -> Any:
         """Put a finished value into its parent; `path` is the value's, when already known."""
         if not stack:
+            lines.setdefault((), line)  # a document that is one scalar starts here
             return value
         top = stack[-1]
         if type(top.container) is list:

@@ -72,7 +72,7 @@ CASES = [
     Case("binary-nul.yaml", "binary data, not a YAML file", "binary-nul.yaml:1"),
     # The wrong shape.
     Case("top-list.yaml", "top level must be a mapping, not a list", "top-list.yaml:1"),
-    Case("top-scalar.yaml", "top level must be a mapping, not a scalar", "top-scalar.yaml"),
+    Case("top-scalar.yaml", "top level must be a mapping, not a scalar", "top-scalar.yaml:1"),
     Case("no-cluster.yaml", "no kind: Cluster document", "no-cluster.yaml"),
     Case(
         "two-clusters.yaml", "more than one kind: Cluster document", "kind at two-clusters.yaml:14"
