@@ -86,10 +86,19 @@ class Document:
 
 
 def dotted(path: Path) -> str:
-    """Render a field path the way users write it: spec.hosts[0].ips."""
+    """Render a field path the way users write it: spec.hosts[0].ips.
+
+    Kept to one readable line: a key longer than 40 characters is cut, and a path deeper than
+    eight shows its first five and last two parts around an ellipsis.
+    """
+    parts = path if len(path) <= 8 else (*path[:5], "…", *path[-2:])
     out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if len(part) <= 40 else f"{part[:40]}…"
+        out += f".{name}" if out else name
     return out
 
 

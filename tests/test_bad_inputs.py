@@ -246,7 +246,21 @@ CASES = [
         "spec.l3[7] at alias-bomb-configmap.yaml:25",
     ),
     Case("nesting-10000-flow.yaml", "exceeded maximum nesting depth", "nesting-10000-flow.yaml:6"),
-    Case("nesting-10000-map.yaml", "nested deeper than 100 levels", None),
+    Case(
+        "nesting-10000-map.yaml",
+        "nested deeper than 100 levels",
+        "spec.a.a.a.a.….a.a at nesting-10000-map.yaml:5",
+    ),
+    Case(
+        "nesting-150-block.yaml",
+        "nested deeper than 100 levels",
+        "spec.k0.k1.k2.k3.….k97.k98 at nesting-150-block.yaml:105",
+    ),
+    Case(
+        "duplicate-long-key.yaml",
+        "duplicate key",
+        f"metadata.{'k' * 40}… at duplicate-long-key.yaml:7",
+    ),
     Case("@too-big", "file is larger than 10 MiB", "big.yaml"),
     Case("@dev-zero", "file is larger than 10 MiB", "/dev/zero"),
     Case("@stdin-too-big", "file is larger than 10 MiB", "<stdin>"),
