@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -234,8 +235,12 @@ def _type_error(where: Location, value: object, kind: type) -> GenSecretError:
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return "a number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, datetime.date):  # a datetime is a date too
+        return "a date"
     if isinstance(value, str):
         return "a string"
     if isinstance(value, dict):

@@ -94,6 +94,11 @@ CASES = [
     Case(
         "port-string.yaml", "must be a number, not a string", f"{LOCAL}.port at port-string.yaml:9"
     ),
+    Case(
+        "port-decimal.yaml",
+        "must be a number, not a decimal number",
+        f"{LOCAL}.port at port-decimal.yaml:9",
+    ),
     Case("port-bool.yaml", "must be a number, not a boolean", f"{LOCAL}.port at port-bool.yaml:9"),
     Case(
         "port-too-big.yaml",
@@ -169,6 +174,11 @@ CASES = [
         "password-bool.yaml",
         "must be a string, not a boolean; put it in quotes",
         f"{LOCAL}.password at password-bool.yaml:11",
+    ),
+    Case(
+        "password-date.yaml",
+        "must be a string, not a date; put it in quotes",
+        f"{LOCAL}.password at password-date.yaml:11",
     ),
     Case(
         "password-mapping.yaml",
