@@ -370,7 +370,11 @@ class _Builder:
         try:
             return self.loader.yaml_constructors[tag](self.loader, node)
         except (ValueError, yaml.YAMLError):
-            raise self.fail(f"not a valid {tag.rsplit(':', 1)[-1]}", path, line) from None
+            # `password: 2024-13-45` looks like a date to YAML but is not one.
+            kind = tag.rsplit(":", 1)[-1]
+            raise self.fail(
+                f"not a valid {kind}; put it in quotes if it is text", path, line
+            ) from None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -181,6 +181,11 @@ CASES = [
         f"{LOCAL}.password at password-date.yaml:11",
     ),
     Case(
+        "password-impossible-date.yaml",
+        "not a valid timestamp; put it in quotes if it is text",
+        f"{LOCAL}.password at password-impossible-date.yaml:11",
+    ),
+    Case(
         "password-mapping.yaml",
         "must be a string, not a mapping; put it in quotes",
         f"{LOCAL}.password at password-mapping.yaml:11",
