@@ -1,0 +1,239 @@
+"""Writes are all or nothing, 0600 whatever the umask, and never follow a planted link.
+
+Failures are injected at the OS layer (os.open, os.rename, os.fsync, a short write), never
+into gen-secret's own code; everything else goes through the installed script.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.errors import GenSecretError
+from generator.output import MANIFEST, write_tree
+from tests.conftest import FIXTURES, run_script
+
+GOOD = FIXTURES / "insecure-custom.yaml"
+FIRST = {
+    "secret.yaml": "first: secret\n",
+    "apps.yaml": "first: apps\n",
+    "kustomization.yaml": "k: 1\n",
+}
+SECOND = {
+    "secret.yaml": "second: secret\n",
+    "apps.yaml": "second: apps\n",
+    "kustomization.yaml": "k: 2\n",
+}
+
+
+def tree(folder: Path) -> dict[str, tuple[str, int, bytes | str]]:
+    """Every entry below `folder` with its kind, mode and bytes (links: their target)."""
+    entries: dict[str, tuple[str, int, bytes | str]] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        info = path.lstat()
+        if path.is_symlink():
+            entries[rel] = ("link", 0, os.readlink(path))
+        elif path.is_dir():
+            entries[rel] = ("dir", stat.S_IMODE(info.st_mode), b"")
+        else:
+            entries[rel] = ("file", stat.S_IMODE(info.st_mode), path.read_bytes())
+    return entries
+
+
+def fail_on_call(
+    monkeypatch: pytest.MonkeyPatch, name: str, n: int, error: BaseException
+) -> Callable[[], int]:
+    """Make os.<name> raise `error` on its n-th call from now; returns a call counter."""
+    real = getattr(os, name)
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, wrapper)
+    return lambda: calls
+
+
+def short_write_on_call(mp: pytest.MonkeyPatch, n: int) -> None:
+    """os.write writes half its bytes on its n-th call, then finds the disk full."""
+    real = os.write
+    calls = 0
+
+    def write(fd: int, data: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            real(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    mp.setattr(os, "write", write)
+
+
+@pytest.fixture
+def previous(tmp_path: Path) -> Path:
+    """An output folder holding an earlier, complete render."""
+    out = tmp_path / "out"
+    write_tree(out, FIRST)
+    return out
+
+
+# --- a write that fails half-way -----------------------------------------------------------
+
+
+FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
+    # Call 1 opens the folder, 2 the first temporary file.
+    "cannot create the second temporary file": lambda mp: fail_on_call(
+        mp, "open", 3, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    ),
+    "the disk fills half-way through the second file": lambda mp: short_write_on_call(mp, 2),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES), ids=list(FAILURES))
+def test_failed_write_leaves_the_previous_files_and_no_temporary(
+    failure: str, previous: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = tree(previous)
+    FAILURES[failure](monkeypatch)
+    with pytest.raises((GenSecretError, KeyboardInterrupt)):
+        write_tree(previous, SECOND)
+    monkeypatch.undo()
+    after = tree(previous)
+    leftovers = sorted(set(after) - set(before))
+    assert not leftovers, f"left behind: {leftovers}"
+    assert after == before, "the earlier files changed"
+
+
+# --- modes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077, 0o022])
+def test_files_are_0600_and_folders_0700_whatever_the_umask(umask: int, tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    for name in ("east", "west"):
+        (fleet / name).mkdir(parents=True)
+        text = GOOD.read_text(encoding="utf-8").replace("name: lab", f"name: {name}")
+        (fleet / name / "Clusterfile").write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    # The umask is set in a shell that then becomes the installed script.
+    prefix = ["sh", "-c", f'umask {umask:03o} && exec "$0" "$@"']
+    result = run_script("render", str(fleet), "--out", str(out), prefix=prefix)
+    assert result.code == 0, result.err
+    entries = tree(out)
+    assert {"east/secret.yaml", "west/kustomization.yaml"} <= set(entries)
+    wrong = {
+        rel: f"{mode:o}"
+        for rel, (kind, mode, _) in entries.items()
+        if mode != (0o700 if kind == "dir" else 0o600)
+    }
+    assert not wrong, f"modes other than 0600 (files) and 0700 (folders): {wrong}"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700, "the --out folder itself"
+
+
+# --- planted links -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "file").write_text("not gen-secret's to write\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("planted", ["secret.yaml", "kustomization.yaml"])
+def test_a_link_planted_after_a_render_is_replaced_never_followed(
+    planted: str, tmp_path: Path, elsewhere: Path
+) -> None:
+    out = tmp_path / "out"
+    assert run_script("render", str(GOOD), "--out", str(out)).code == 0
+    # Someone swaps a file gen-secret wrote for a link to a file it must never touch.
+    (out / planted).unlink()
+    (out / planted).symlink_to(elsewhere / "file")
+    before = tree(elsewhere)
+    result = run_script("render", str(GOOD), "--out", str(out))
+    assert result.code == 0, result.err
+    assert tree(elsewhere) == before, "wrote through the link"
+    assert not (out / planted).is_symlink(), "the link is still there"
+    assert stat.S_IMODE((out / planted).lstat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("planted", ["secret.yaml", "kustomization.yaml"])
+def test_a_link_planted_in_a_fresh_folder_is_refused(
+    planted: str, tmp_path: Path, elsewhere: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / planted).symlink_to(elsewhere / "file")
+    before_out, before_elsewhere = tree(out), tree(elsewhere)
+    result = run_script("render", str(GOOD), "--out", str(out))
+    assert result.code == 1
+    assert "was not written by gen-secret" in result.err
+    assert tree(elsewhere) == before_elsewhere, "wrote through the link"
+    assert tree(out) == before_out, "wrote something anyway"
+
+
+def test_a_planted_manifest_link_is_neither_read_nor_written_through(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).symlink_to(elsewhere / "file")
+    before = tree(elsewhere)
+    result = run_script("render", str(GOOD), "--out", str(out))
+    assert result.code == 0, result.err
+    assert tree(elsewhere) == before, "wrote through the link"
+    assert not (out / MANIFEST).is_symlink(), "the link is still there"
+
+
+def test_a_hard_link_planted_after_a_render_is_replaced_never_written_through(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    out = tmp_path / "out"
+    assert run_script("render", str(GOOD), "--out", str(out)).code == 0
+    (out / "secret.yaml").unlink()
+    os.link(elsewhere / "file", out / "secret.yaml")
+    before = tree(elsewhere)
+    assert run_script("render", str(GOOD), "--out", str(out)).code == 0
+    assert tree(elsewhere) == before, "wrote into the other name of the file"
+    assert (out / "secret.yaml").stat().st_ino != (elsewhere / "file").stat().st_ino
+
+
+def test_a_planted_folder_link_is_refused(tmp_path: Path, elsewhere: Path) -> None:
+    fleet = tmp_path / "fleet"
+    (fleet / "lab").mkdir(parents=True)
+    shutil.copyfile(GOOD, fleet / "lab" / "Clusterfile")
+    out = tmp_path / "out"
+    out.mkdir()
+    # Fleet mode writes into out/<cluster name>/: that folder is a link to elsewhere.
+    (out / "lab").symlink_to(elsewhere, target_is_directory=True)
+    before_out, before_elsewhere = tree(out), tree(elsewhere)
+    result = run_script("render", str(fleet), "--out", str(out))
+    assert result.code == 1
+    assert "refusing to write through a symlink" in result.err
+    assert tree(elsewhere) == before_elsewhere, "wrote through the folder link"
+    assert tree(out) == before_out, "wrote something else"
+
+
+def test_out_below_a_planted_folder_link_in_write_tree(tmp_path: Path, elsewhere: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    before = tree(elsewhere)
+    with pytest.raises(GenSecretError, match="refusing to write through a symlink"):
+        write_tree(out, {"sub/file": "x: 1\n", "kustomization.yaml": "k: 1\n"})
+    assert tree(elsewhere) == before
+    assert sorted(p.name for p in out.iterdir()) == ["sub"], "wrote something else"
