@@ -195,11 +195,10 @@ def _read_manifest(root_fd: int) -> set[str]:
         return set()
     with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
         entries = {line.strip() for line in handle if line.strip() and not line.startswith("#")}
-    return {
-        e
-        for e in entries
-        if not PurePosixPath(e).is_absolute() and ".." not in PurePosixPath(e).parts
-    }
+    # Compared with this render's file names, so spelled the same way: `./a` and `a/` are `a`,
+    # and `.` is no file at all.
+    paths = (PurePosixPath(e) for e in entries)
+    return {p.as_posix() for p in paths if p.parts and not p.is_absolute() and ".." not in p.parts}
 
 
 def _remove_stale(root_fd: int, stale: set[str]) -> None:

@@ -117,6 +117,16 @@ def test_failed_write_leaves_the_previous_files_and_no_temporary(
     assert after == before, "the earlier files changed"
 
 
+@pytest.mark.parametrize("entry", ["./secret.yaml", "secret.yaml/", "a/../secret.yaml", ".", ""])
+def test_a_tampered_manifest_never_removes_what_this_render_wrote(
+    entry: str, previous: Path
+) -> None:
+    with (previous / MANIFEST).open("a", encoding="utf-8") as handle:
+        handle.write(f"{entry}\n")
+    write_tree(previous, SECOND)
+    assert {rel: (previous / rel).read_text() for rel in SECOND} == SECOND
+
+
 # --- modes ---------------------------------------------------------------------------------
 
 
