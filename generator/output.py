@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -22,23 +23,25 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
     """Write every file under `out_dir` atomically, then drop files an earlier render left.
 
     Every file goes to a temporary name first; only when all are written and synced are they
-    renamed into place, so a failure leaves the folder as it was.
+    renamed into place, and a rename that fails puts back the files renamed before it, so a
+    failure leaves the folder as it was.
     """
     _check_relative(files)
     root_fd = _open_out_dir(out_dir)
     staged: list[tuple[int, str, str]] = []  # (dir fd, temporary name, final name)
     dir_fds: dict[str, int] = {"": root_fd}
+    made: list[tuple[int, str]] = []  # folders this run created, as (parent fd, name)
     try:
         try:
             previous = _read_manifest(root_fd)
+            # Every check first: a problem found half-way would leave files behind.
+            for rel in files:
+                parent, name = _split(rel)
+                fd = _subdir(dir_fds, parent, out_dir, made)
+                _check_target(fd, name, rel in previous, out_dir / rel)
             for rel, text in files.items():
                 parent, name = _split(rel)
-                fd = _subdir(dir_fds, parent, out_dir)
-                if rel not in previous and _exists(fd, name):
-                    raise GenSecretError(
-                        "exists and was not written by gen-secret; move it or choose another --out",
-                        str(out_dir / rel),
-                    )
+                fd = dir_fds[parent]
                 temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel)
                 staged.append((fd, temporary, name))
             manifest = _MANIFEST_HEADER + "".join(f"{rel}\n" for rel in sorted(files))
@@ -49,27 +52,109 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
                     MANIFEST,
                 )
             )
+            # Every staged file's bytes reach the disk before any rename makes one visible.
+            if not _syncfs(root_fd):
+                _fsync_each(staged, out_dir)
+            _publish(staged, out_dir)
         except BaseException:
-            for fd, temporary, _ in staged:
+            _discard(staged)
+            for parent_fd, name in reversed(made):
                 with contextlib.suppress(OSError):
-                    os.unlink(temporary, dir_fd=fd)
+                    os.rmdir(name, dir_fd=parent_fd)
             raise
-        # Every staged file's bytes reach the disk before any rename makes one visible.
-        if not _syncfs(root_fd):
-            for fd, temporary, _ in staged:
-                _fsync_at(fd, temporary)
-        for fd, temporary, name in staged:
-            try:
-                os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
-            except OSError as exc:
-                raise GenSecretError(f"cannot write {name}: {exc.strerror}", str(out_dir)) from None
         _remove_stale(root_fd, previous - set(files))
         if not _syncfs(root_fd):  # and so do the renames
-            for fd in dir_fds.values():
-                os.fsync(fd)
+            try:
+                for fd in dir_fds.values():
+                    os.fsync(fd)
+            except OSError as exc:
+                raise GenSecretError(
+                    f"cannot sync --out folder: {exc.strerror}", str(out_dir)
+                ) from None
     finally:
         for fd in dir_fds.values():
             os.close(fd)
+
+
+def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> None:
+    """Refuse, before anything is written, a file that is not ours or a folder in the way."""
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        # The rename would fail half-way through the files.
+        raise GenSecretError("a folder is in the way of a file to write", str(shown))
+    if not ours:
+        raise GenSecretError(
+            "exists and was not written by gen-secret; move it or choose another --out",
+            str(shown),
+        )
+
+
+def _discard(staged: list[tuple[int, str, str]]) -> None:
+    for fd, temporary, _ in staged:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=fd)
+
+
+def _fsync_each(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
+    try:
+        for fd, temporary, _ in staged:
+            _fsync_at(fd, temporary)
+    except OSError as exc:
+        raise GenSecretError(f"cannot write files: {exc.strerror}", str(out_dir)) from None
+
+
+def _publish(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
+    """Rename every temporary file into place, all or none.
+
+    Each file it replaces is kept under a second name (a hard link) until all renames are
+    done, so that a rename failing half-way can put the earlier files back.
+    """
+    done: list[tuple[int, str, str | None]] = []  # (dir fd, final name, backup or None)
+    try:
+        for fd, temporary, name in staged:
+            backup = _backup(fd, name)
+            try:
+                os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                if backup not in (None, _NO_BACKUP):
+                    with contextlib.suppress(OSError):
+                        os.unlink(backup, dir_fd=fd)
+                raise
+            done.append((fd, name, backup))
+    except BaseException as exc:
+        for fd, name, backup in reversed(done):
+            with contextlib.suppress(OSError):
+                if backup is None:  # there was no file: remove the new one
+                    os.unlink(name, dir_fd=fd)
+                elif backup != _NO_BACKUP:
+                    os.rename(backup, name, src_dir_fd=fd, dst_dir_fd=fd)
+        if isinstance(exc, OSError):
+            raise GenSecretError(f"cannot write files: {exc.strerror}", str(out_dir)) from None
+        raise
+    for fd, _, backup in done:
+        if backup not in (None, _NO_BACKUP):
+            with contextlib.suppress(OSError):
+                os.unlink(backup, dir_fd=fd)
+
+
+# A file is replaced that could not be kept (no hard links here): it cannot be put back.
+_NO_BACKUP = ""
+
+
+def _backup(dir_fd: int, name: str) -> str | None:
+    """A second name for the file about to be replaced; None when there is no such file."""
+    backup = f".{name}.{secrets.token_hex(6)}.old"
+    try:
+        # A link, not a rename: the file stays readable under its own name meanwhile.
+        os.link(name, backup, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _NO_BACKUP
+    return backup
 
 
 def _syncfs(fd: int) -> bool:
@@ -103,14 +188,6 @@ def git_work_tree(path: Path) -> Path | None:
     return None
 
 
-def _exists(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _check_relative(files: Mapping[str, str]) -> None:
     for rel in files:
         path = PurePosixPath(rel)
@@ -142,14 +219,20 @@ def _open_out_dir(out_dir: Path) -> int:
     return fd
 
 
-def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path) -> int:
-    """A descriptor for a folder below the output folder, made if missing, never a symlink."""
+def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[int, str]]) -> int:
+    """A descriptor for a folder below the output folder, made if missing, never a symlink.
+
+    Folders it makes go into `made`, so that a failed write can remove them again.
+    """
     if rel in dir_fds:
         return dir_fds[rel]
     parent, name = _split(rel)
-    parent_fd = _subdir(dir_fds, parent, out_dir)
-    with contextlib.suppress(FileExistsError):
+    parent_fd = _subdir(dir_fds, parent, out_dir, made)
+    try:
         os.mkdir(name, 0o700, dir_fd=parent_fd)
+        made.append((parent_fd, name))
+    except FileExistsError:
+        pass
     try:
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
     except OSError as exc:
@@ -179,10 +262,12 @@ def _write_temporary(dir_fd: int, name: str, data: bytes, out_dir: Path, rel: st
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-    except OSError as exc:
+    except BaseException as exc:  # an interrupt too: never leave a password in a stray file
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)
-        raise GenSecretError(f"cannot write file: {exc.strerror}", str(out_dir / rel)) from None
+        if isinstance(exc, OSError):
+            raise GenSecretError(f"cannot write file: {exc.strerror}", str(out_dir / rel)) from None
+        raise
     finally:
         os.close(fd)
     return temporary

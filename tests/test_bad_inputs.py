@@ -328,6 +328,19 @@ CASES = [
         "@good", "cannot create --out folder: Not a directory", "../out-file/sub", out="below-file"
     ),
     Case("@good", "--out folder is not writable", "../out", out="readonly"),
+    # A folder where a file goes: refused before anything is written, not half-way through.
+    Case(
+        "@good",
+        "a folder is in the way of a file to write",
+        "../out/secret.yaml",
+        out="secret-is-folder",
+    ),
+    Case(
+        "@good",
+        "a folder is in the way of a file to write",
+        "../out/kustomization.yaml",
+        out="kustomization-is-folder",
+    ),
 ]
 
 
@@ -444,6 +457,12 @@ def _make_out(case: Case, root: Path, good_output: Path, fresh: bool) -> tuple[s
     if case.out == "below-file":
         (root / "out-file").write_text("a file\n", encoding="utf-8")
         return "../out-file/sub", None
+    if case.out in ("secret-is-folder", "kustomization-is-folder"):
+        shutil.copytree(good_output, out)
+        name = case.out.removesuffix("-is-folder") + ".yaml"
+        (out / name).unlink()
+        (out / name).mkdir()
+        return "../out", None
     if case.out == "readonly":
         shutil.copytree(good_output, out)
         out.chmod(0o500)

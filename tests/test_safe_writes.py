@@ -6,12 +6,14 @@ into gen-secret's own code; everything else goes through the installed script.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -93,13 +95,42 @@ def previous(tmp_path: Path) -> Path:
 # --- a write that fails half-way -----------------------------------------------------------
 
 
+def _no_syncfs(mp: pytest.MonkeyPatch) -> None:
+    """syncfs(2) unavailable, so each file gets fsync(2), and the second one fails."""
+    mp.setattr(ctypes, "CDLL", lambda *args, **kwargs: SimpleNamespace(syncfs=lambda fd: -1))
+    fail_on_call(mp, "fsync", 2, OSError(errno.EIO, os.strerror(errno.EIO)))
+
+
 FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
     # Call 1 opens the folder, 2 the first temporary file.
     "cannot create the second temporary file": lambda mp: fail_on_call(
         mp, "open", 3, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     ),
     "the disk fills half-way through the second file": lambda mp: short_write_on_call(mp, 2),
+    "interrupted (Ctrl-C) writing the second file": lambda mp: mp.setattr(
+        os, "fchmod", _raise_on_second(os.fchmod, KeyboardInterrupt())
+    ),
+    "fsync of the second file fails": _no_syncfs,
+    "renaming the second file into place fails": lambda mp: fail_on_call(
+        mp, "rename", 2, OSError(errno.EIO, os.strerror(errno.EIO))
+    ),
+    "renaming the last file (the manifest) into place fails": lambda mp: fail_on_call(
+        mp, "rename", len(SECOND) + 1, OSError(errno.EIO, os.strerror(errno.EIO))
+    ),
 }
+
+
+def _raise_on_second(real: Callable[..., Any], error: BaseException) -> Callable[..., Any]:
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise error
+        return real(*args, **kwargs)
+
+    return wrapper
 
 
 @pytest.mark.parametrize("failure", list(FAILURES), ids=list(FAILURES))
@@ -115,6 +146,52 @@ def test_failed_write_leaves_the_previous_files_and_no_temporary(
     leftovers = sorted(set(after) - set(before))
     assert not leftovers, f"left behind: {leftovers}"
     assert after == before, "the earlier files changed"
+
+
+def test_failed_write_removes_the_folders_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("the user's own file\n", encoding="utf-8")
+    before = tree(out)
+    short_write_on_call(monkeypatch, 2)
+    with pytest.raises(GenSecretError):
+        write_tree(out, {"east/secret.yaml": "e: 1\n", "west/deep/secret.yaml": "w: 1\n"})
+    monkeypatch.undo()
+    assert tree(out) == before, "the failed write left folders or files behind"
+
+
+def test_a_good_write_keeps_no_backup_or_temporary(previous: Path) -> None:
+    write_tree(previous, SECOND)
+    assert sorted(p.name for p in previous.iterdir()) == sorted([*SECOND, MANIFEST])
+    assert {rel: (previous / rel).read_text() for rel in SECOND} == SECOND
+
+
+def test_failed_folder_sync_after_publishing_is_an_error(
+    previous: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No syncfs: each file, then each folder, gets fsync; the folder's fails. Every file is in
+    # place and whole by then.
+    monkeypatch.setattr(
+        ctypes, "CDLL", lambda *args, **kwargs: SimpleNamespace(syncfs=lambda fd: -1)
+    )
+    files_and_manifest = len(SECOND) + 1
+    fail_on_call(monkeypatch, "fsync", files_and_manifest + 1, OSError(errno.EIO, "I/O error"))
+    with pytest.raises(GenSecretError, match="cannot sync"):
+        write_tree(previous, SECOND)
+    monkeypatch.undo()
+    assert {rel: (previous / rel).read_text() for rel in SECOND} == SECOND
+    assert not [p.name for p in previous.iterdir() if p.name.endswith((".tmp", ".old"))]
+
+
+def test_a_folder_in_the_way_fails_before_anything_is_written(previous: Path) -> None:
+    (previous / "apps.yaml").unlink()
+    (previous / "apps.yaml").mkdir()
+    before = tree(previous)
+    with pytest.raises(GenSecretError, match=r"apps\.yaml"):
+        write_tree(previous, SECOND)
+    assert tree(previous) == before, "a failed write changed the folder"
 
 
 @pytest.mark.parametrize("entry", ["./secret.yaml", "secret.yaml/", "a/../secret.yaml", ".", ""])
