@@ -19,6 +19,9 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 100
 # Nodes that aliases may add by reference; a billion-laughs document needs millions.
 MAX_ALIAS_NODES = 10_000
+# Nodes (keys and documents too) in one stream: a Clusterfile for a thousand hosts has 31,000,
+# and 10 MiB of `- a` lines would be 2.6 million, several seconds of parsing.
+MAX_NODES = 200_000
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -212,6 +215,8 @@ class _Builder:
         while loader.check_event():
             event = loader.get_event()
             if isinstance(event, yaml.DocumentStartEvent):
+                mark = event.start_mark
+                self.count((), mark.line + 1 if mark else 0)  # empty documents cost time too
                 self.anchors.clear()
                 lines: dict[Path, int] = {}
                 self.blocks = set()
@@ -241,12 +246,13 @@ class _Builder:
                 continue
             if top is not None and top.key is _NO_KEY and type(top.container) is dict:
                 # A mapping key: only scalars (or aliases of scalars) are keys here.
+                self.count(top.path, line)
                 top.key, top.key_line = self.key(event, top.path, line), line
                 continue
             path = self.child_path(top)
             if len(stack) >= MAX_DEPTH:
                 raise self.fail(f"nested deeper than {MAX_DEPTH} levels", path, line)
-            self.nodes += 1
+            self.count(path, line)
             if isinstance(event, yaml.AliasEvent):
                 value = self.alias(str(event.anchor), path, line)
                 result = self.attach(stack, value, lines, line, path)
@@ -270,6 +276,11 @@ class _Builder:
                 stack.append(_Frame({} if is_map else [], path, event.anchor, self.nodes - 1))
             else:  # pragma: no cover - the parser emits nothing else inside a document
                 raise self.fail(f"unexpected YAML event {type(event).__name__}", path, line)
+
+    def count(self, path: Path, line: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(f"more than {MAX_NODES} YAML nodes", path, line)
 
     @staticmethod
     def child_path(top: _Frame | None) -> Path:

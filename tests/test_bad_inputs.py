@@ -248,7 +248,7 @@ CASES = [
     Case(
         "alias-bomb-merge-keys.yaml",
         "YAML aliases expand to more than",
-        f"{LOCAL}.m3.x5 at alias-bomb-merge-keys.yaml:15",
+        f"{LOCAL}.m3.x1 at alias-bomb-merge-keys.yaml:15",
     ),
     Case(
         "alias-bomb-other-document.yaml",
@@ -277,6 +277,9 @@ CASES = [
         f"metadata.{'k' * 40}… at duplicate-long-key.yaml:7",
     ),
     Case("@too-big", "file is larger than 10 MiB", "big.yaml"),
+    # Within the size limit, but millions of nodes: refused at the node limit, not parsed on.
+    Case("@many-documents", "more than 200000 YAML nodes", None),
+    Case("@many-nodes", "more than 200000 YAML nodes", None),
     Case("@dev-zero", "file is larger than 10 MiB", "/dev/zero"),
     Case("@stdin-too-big", "file is larger than 10 MiB", "<stdin>"),
     # Not a readable file.
@@ -417,6 +420,13 @@ def _make_input(case: Case, inputs: Path) -> tuple[str, bytes, Path | None]:
         text = good.read_bytes()
         (inputs / "big.yaml").write_bytes(text + b"#" * (MAX_BYTES + 1 - len(text)))
         return "big.yaml", b"", None
+    if kind == "many-documents":
+        (inputs / "docs.yaml").write_bytes(b"---\n" * (MAX_BYTES // 4))
+        return "docs.yaml", b"", None
+    if kind == "many-nodes":
+        text = good.read_bytes() + b"extra:\n"
+        (inputs / "nodes.yaml").write_bytes(text + b"- a\n" * ((MAX_BYTES - len(text)) // 4))
+        return "nodes.yaml", b"", None
     if kind == "dev-zero":
         return "/dev/zero", b"", None
     if kind == "stdin-too-big":
