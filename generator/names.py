@@ -23,11 +23,26 @@ def is_label_value(value: str) -> bool:
     return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
 
 
+def shown(value: str, limit: int = 64) -> str:
+    """A user's value quoted for a message: on one line and cut at `limit` characters.
+
+    Control characters are escaped; the bytes of an argument that was not valid in the locale
+    (U+DC80-U+DCFF, Python's surrogateescape) stay as they were, never `\\udcXX` text.
+    """
+    body = "".join(
+        ch
+        if ch.isprintable() or "\udc80" <= ch <= "\udcff"
+        else ch.encode("unicode_escape").decode()
+        for ch in value[:limit]
+    )
+    return f"'{body}'" + ("…" if len(value) > limit else "")
+
+
 def check_object_name(name: str, where: Location | str) -> str:
     """An object name: a DNS-1123 subdomain."""
     if not is_subdomain(name):
         raise GenSecretError(
-            f"invalid name {name!r}: lower-case letters, digits, '-' and '.', "
+            f"invalid name {shown(name)}: lower-case letters, digits, '-' and '.', "
             "at most 253, starting and ending with a letter or digit",
             where,
         )
@@ -38,7 +53,7 @@ def check_namespace(name: str, where: Location | str) -> str:
     """A namespace name: a DNS-1123 label."""
     if not is_dns_label(name):
         raise GenSecretError(
-            f"invalid namespace {name!r}: lower-case letters, digits and '-', "
+            f"invalid namespace {shown(name)}: lower-case letters, digits and '-', "
             "at most 63, starting and ending with a letter or digit",
             where,
         )

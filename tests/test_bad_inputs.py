@@ -316,6 +316,9 @@ CASES = [
     Case("@good", "is a directory, not a file", "--ca-file .", ("--ca-file", ".")),
     Case("@good", "invalid name", "--name", ("--name", "Not_A_Name")),
     Case("@good", "invalid namespace", "--namespace", ("--namespace", "kube.system")),
+    # A value is quoted on one line and cut short: the line stays readable.
+    Case("@good", f"invalid name '{'n' * 64}'…: lower-case", "--name", ("--name", "n" * 5000)),
+    Case("@good", "invalid name 'two\\nlines'", "--name", ("--name", "two\nlines")),
     Case("@good", "username must not contain ':'", "--username", ("--username", "robot:ci")),
     Case(
         "@good",
