@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -464,6 +465,7 @@ def _stderr_console() -> Console:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
+    utf8_stdio()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
@@ -483,6 +485,15 @@ def main(argv: list[str] | None = None) -> int:
         say("error", f"internal error ({type(exc).__name__}); please report it")
         return 1
     return result if isinstance(result, int) else 0
+
+
+def utf8_stdio() -> None:
+    """UTF-8 on stdout and stderr whatever the locale: YAML and JSON are UTF-8, and a
+    non-ASCII name must not crash a C-locale CI job or come out as \\udcXX escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
+            # surrogateescape: a file name's undecodable bytes go out as the bytes they were.
+            stream.reconfigure(encoding="utf-8", errors="surrogateescape")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ VARIANTS = {
     "hash seed 1": {"PYTHONHASHSEED": "1"},
     "hash seed random": {"PYTHONHASHSEED": "random"},
     "LC_ALL=C": {"LC_ALL": "C"},
+    # The C locale without Python's UTF-8 coercion: stdio falls back to ASCII.
+    "LC_ALL=C, no UTF-8 mode": {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"},
     "LANG only, no LC_ALL": {"LC_ALL": "", "LANG": "C.UTF-8"},
     "TZ=Pacific/Kiritimati (UTC+14)": {"TZ": "Pacific/Kiritimati"},
     "TZ=America/St_Johns (UTC-3:30)": {"TZ": "America/St_Johns"},
