@@ -314,6 +314,12 @@ CASES = [
         ("--ca-file", "ca-bad-base64.pem"),
     ),
     Case("@good", "is a directory, not a file", "--ca-file .", ("--ca-file", ".")),
+    Case(
+        "@good",
+        "CA file is larger than 1 MiB",
+        "--ca-file /dev/zero",
+        ("--ca-file", "/dev/zero"),
+    ),
     Case("@good", "invalid name", "--name", ("--name", "Not_A_Name")),
     Case("@good", "invalid namespace", "--namespace", ("--namespace", "kube.system")),
     # A value is quoted on one line and cut short: the line stays readable.
