@@ -93,6 +93,8 @@ def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
             if name != "Clusterfile" and not name.endswith((".yaml", ".yml")):
                 continue
             path = Path(root) / name
+            if not path.is_file():  # a FIFO or a device: reading it could wait forever
+                continue
             data = read_bytes(path, MAX_BYTES)
             # Other tools have a kind: Cluster too (kind, Cluster API): only sealer's count.
             if _CLUSTER_KIND.search(data) and _SEALER_API.search(data):

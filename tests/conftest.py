@@ -70,6 +70,7 @@ def run_script(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     prefix: Sequence[str] = (),
+    timeout: float = 60,
 ) -> Run:
     """Run the installed console script as a user would, with a timeout.
 
@@ -81,7 +82,7 @@ def run_script(
         capture_output=True,
         cwd=cwd,
         env=env,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
     return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())

@@ -567,3 +567,16 @@ def test_corpus_covers_every_file() -> None:
     assert not unused, f"corpus files no case uses: {unused}"
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES), "two cases share an id"
+
+
+def test_a_fifo_in_a_scanned_folder_is_skipped_not_read(tmp_path: Path) -> None:
+    """Reading a FIFO nobody writes to would wait forever; a scan must not open one."""
+    fleet = tmp_path / "fleet"
+    (fleet / "lab").mkdir(parents=True)
+    shutil.copyfile(GOOD, fleet / "lab" / "Clusterfile")
+    os.mkfifo(fleet / "pipe.yaml")
+    started = time.monotonic()
+    result = run_script("render", str(fleet), "--out", str(tmp_path / "out"), timeout=10)
+    assert time.monotonic() - started < HANG_LIMIT_SECONDS, "waited on the FIFO"
+    assert result.code == 0, _show(result.err)
+    assert (tmp_path / "out" / "lab" / "secret.yaml").is_file()
