@@ -463,6 +463,14 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
+def _without_values(message: str) -> str:
+    """typer's usage errors quote what was typed; that may be a password put in the wrong place."""
+    import re
+
+    message = re.sub(r"(unexpected extra argument(?:s|\(s\))?) \(.*\)", r"\1; see --help", message)
+    return re.sub(r"^(Invalid value for '[^']+': )'[^']*'", r"\1the value", message)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
     utf8_stdio()
@@ -474,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.TyperException as exc:
         # typer's own usage errors (unknown option, bad value): exit code 2, one line.
-        message = " ".join(exc.format_message().split())
+        message = _without_values(" ".join(exc.format_message().split()))
         say("error", message or "invalid usage; see --help")
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
