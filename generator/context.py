@@ -21,6 +21,7 @@ from generator.objects import (
 
 DEFAULT_SERVICE_ACCOUNT = "default"
 MAIN_FILE = "secret.yaml"
+PULL_FILE = "pull-secrets.yaml"
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,12 @@ def _main_secret(
 
 
 def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) -> list[OutputFile]:
-    """One file per target namespace: a pull copy (least privilege: only `.dockerconfigjson`)
-    and the ServiceAccounts that list it."""
+    """Per target namespace, a pull copy (least privilege: only `.dockerconfigjson`) and the
+    ServiceAccounts that list it; all in one file, sorted by namespace.
+
+    One file rather than one per namespace: a fan-out to 10,000 namespaces spent most of its
+    time creating and renaming files, and one sorted file diffs just as well in git.
+    """
     accounts = options.service_accounts or (
         (DEFAULT_SERVICE_ACCOUNT,) if options.pull_namespaces else ()
     )
@@ -180,9 +185,8 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     pull_data = ((".dockerconfigjson", config),)
     pulled = set(options.pull_namespaces)
     targets = pulled | {t.namespace for t in options.patches}
-    files = []
+    objects: list[SecretObject | ServiceAccountObject] = []
     for namespace in sorted(targets):
-        objects: list[SecretObject | ServiceAccountObject] = []
         if namespace != options.namespace:  # the main Secret already serves its own namespace
             objects.append(SecretObject(options.name, namespace, copy_labels, pull_data))
         if namespace in pulled:
@@ -190,9 +194,7 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
                 ServiceAccountObject(account, namespace, account_labels, pull_secrets)
                 for account in accounts
             ]
-        if objects:
-            files.append(OutputFile(f"namespaces/{namespace}.yaml", tuple(objects)))
-    return files
+    return [OutputFile(PULL_FILE, tuple(objects))] if objects else []
 
 
 def _flag(value: bool) -> bytes:

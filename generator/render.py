@@ -89,26 +89,19 @@ def render(context: RenderContext) -> dict[str, str]:
     env = environment()
     files: dict[str, str] = {}
     for output in context.files:
-        files[output.path] = "---\n".join(
-            env.get_template(obj.TEMPLATE).render(obj=obj) for obj in output.objects
-        )
+        texts = [env.get_template(obj.TEMPLATE).render(obj=obj) for obj in output.objects]
+        # Render, then parse: whatever the input held, the text must read back as exactly
+        # these objects. In batches: a parser per object would be slow, one parse of a
+        # 10,000-namespace file would hold it in memory twice.
+        for start in range(0, len(texts), _CHECK_BATCH):
+            batch = slice(start, start + _CHECK_BATCH)
+            expected = [obj.expected() for obj in output.objects[batch]]
+            check_reads_back("---\n".join(texts[batch]), expected)
+        files[output.path] = "---\n".join(texts)
     files[KUSTOMIZATION] = env.get_template("kustomization.yaml.j2").render(
         resources=context.resources
     )
-    # Render, then parse: whatever the input held, the text must read back as exactly these
-    # objects. Checked in batches: one parse per file would cost a parser each, one parse of
-    # everything would hold a 10,000-namespace fan-out in memory twice.
-    batch_texts: list[str] = []
-    batch_objects: list[Any] = []
-    for output in context.files:
-        batch_texts.append(files[output.path])
-        batch_objects += [obj.expected() for obj in output.objects]
-        if len(batch_objects) >= _CHECK_BATCH:
-            check_reads_back("---\n".join(batch_texts), batch_objects)
-            batch_texts, batch_objects = [], []
-    batch_texts.append(files[KUSTOMIZATION])
-    batch_objects.append(kustomization(context.resources))
-    check_reads_back("---\n".join(batch_texts), batch_objects)
+    check_reads_back(files[KUSTOMIZATION], [kustomization(context.resources)])
     return files
 
 

@@ -65,7 +65,7 @@ def test_pull_copy_carries_only_the_dockerconfigjson(cli: Cli, tmp_path: Path) -
     render_out(cli, tmp_path, "--pull-namespace", "team-a")
     main, copy, account = (
         d
-        for f in ("secret.yaml", "namespaces/team-a.yaml")
+        for f in ("secret.yaml", "pull-secrets.yaml")
         for d in yaml.safe_load_all((tmp_path / f).read_text())
     )
     assert copy["type"] == "kubernetes.io/dockerconfigjson"
@@ -97,7 +97,7 @@ def test_service_accounts_keep_listed_pull_secrets(cli: Cli, tmp_path: Path) -> 
     )
     accounts = [
         d
-        for d in yaml.safe_load_all((tmp_path / "namespaces/apps.yaml").read_text())
+        for d in yaml.safe_load_all((tmp_path / "pull-secrets.yaml").read_text())
         if d["kind"] == "ServiceAccount"
     ]
     assert [a["metadata"]["name"] for a in accounts] == ["builder", "default"]
@@ -151,7 +151,7 @@ def test_patches_merge_with_existing_entries_in_kustomize(cli: Cli, tmp_path: Pa
     assert patches == ["patches/team-a/cronjob-nightly.yaml", "patches/team-a/deployment-web.yaml"]
     # The patched namespace got a pull copy; patches are not listed as resources.
     kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["secret.yaml", "namespaces/team-a.yaml"]
+    assert kustomization["resources"] == ["secret.yaml", "pull-secrets.yaml"]
 
     overlay = tmp_path / "overlay"
     overlay.mkdir()
@@ -251,15 +251,17 @@ def test_stale_files_from_an_earlier_render_are_removed(cli: Cli, tmp_path: Path
     )
     mine = tmp_path / "notes.txt"
     mine.write_text("the user's own file")
-    assert (tmp_path / "namespaces/team-b.yaml").exists()
+    assert (tmp_path / "patches/team-b/deployment-x.yaml").exists()
     render_out(cli, tmp_path, "--pull-namespace", "team-a")
-    assert not (tmp_path / "namespaces/team-b.yaml").exists()
     assert not (tmp_path / "patches").exists()
     assert mine.read_text() == "the user's own file"
     namespaces = {
         d["metadata"]["namespace"] for d in yaml.safe_load_all(kubectl("kustomize", str(tmp_path)))
     }
     assert namespaces == {"kube-system", "team-a"}
+    render_out(cli, tmp_path)  # no namespaces at all: no pull-secrets.yaml to apply by mistake
+    assert not (tmp_path / "pull-secrets.yaml").exists()
+    assert mine.read_text() == "the user's own file"
 
 
 def auths_of(stream: str) -> dict[str, dict[str, str]]:
@@ -298,7 +300,9 @@ def test_ten_thousand_namespaces_in_one_run(tmp_path: Path) -> None:
         "f",
         Request(pull_namespace_lists=((names, "ns.txt"),), ca_root=tmp_path),
     )
-    assert len(result.context.resources) == 10_001
+    assert result.context.resources == ("secret.yaml", "pull-secrets.yaml")
+    namespaces = [d["metadata"]["namespace"] for d in yaml.safe_load_all(result.stream)]
+    assert namespaces == ["kube-system"] + [f"ns-{i:05d}" for i in range(10_000) for _ in "ab"]
     assert result.stream.count("kind: ServiceAccount\n") == 10_000
     assert result.stream.count("kind: Secret\n") == 10_001
 

@@ -41,7 +41,7 @@ def test_several_files_write_one_folder_per_cluster(cli: Cli, tmp_path: Path) ->
     assert password_in(out / "beta") == "pw-b", "beta has another cluster's password"
     for cluster in ("alpha", "beta"):
         kustomization = yaml.safe_load((out / cluster / "kustomization.yaml").read_text())
-        assert kustomization["resources"] == ["secret.yaml", "namespaces/apps.yaml"]
+        assert kustomization["resources"] == ["secret.yaml", "pull-secrets.yaml"]
 
 
 def test_a_folder_is_scanned_for_clusters_only(cli: Cli, tmp_path: Path) -> None:
