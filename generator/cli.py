@@ -250,6 +250,7 @@ def render(
         service_accounts=tuple(service_account or ()),
         keep_pull_secrets=tuple(keep_pull_secret or ()),
         patches=tuple(patch or ()),
+        kustomization=out is not None,
     )
     started = time.monotonic()
     if found.is_fleet:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from generator.certs import CaCertificate
 from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_port
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
-from generator.fanout import PatchTarget
 from generator.names import is_label_value
 from generator.objects import (
     Labels,
@@ -18,6 +18,9 @@ from generator.objects import (
     SecretObject,
     ServiceAccountObject,
 )
+
+if TYPE_CHECKING:  # fan-out parsing loads only when a fan-out option is given
+    from generator.fanout import PatchTarget
 
 DEFAULT_SERVICE_ACCOUNT = "default"
 MAIN_FILE = "secret.yaml"

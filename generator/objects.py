@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -59,46 +59,6 @@ class ServiceAccountObject:
         }
 
 
-@dataclass(frozen=True)
-class SealedSecretObject:
-    """A Bitnami SealedSecret: a Secret's metadata and type in the clear, each value encrypted.
-
-    `annotations` holds the scope annotation, which kubeseal writes both on the SealedSecret
-    (the controller picks the decryption label from it) and in the template (a re-encrypt
-    reads it from the unsealed Secret). `encrypted_data` is raw ciphertext, base64-encoded
-    by the template.
-    """
-
-    TEMPLATE: ClassVar[str] = "sealedsecret.yaml.j2"
-
-    name: str
-    namespace: str
-    labels: Labels
-    annotations: Labels
-    encrypted_data: tuple[tuple[str, bytes], ...] = field(repr=False)
-    type: str = "kubernetes.io/dockerconfigjson"
-
-    def expected(self) -> dict[str, Any]:
-        metadata: dict[str, Any] = {
-            "name": self.name,
-            "namespace": self.namespace,
-            "labels": dict(self.labels),
-        }
-        if self.annotations:
-            metadata["annotations"] = dict(self.annotations)
-        return {
-            "apiVersion": "bitnami.com/v1alpha1",
-            "kind": "SealedSecret",
-            "metadata": metadata,
-            "spec": {
-                "template": {"metadata": dict(metadata), "type": self.type},
-                "encryptedData": {
-                    key: base64.b64encode(raw).decode("ascii") for key, raw in self.encrypted_data
-                },
-            },
-        }
-
-
 # kind (as users type it) -> (apiVersion, Kind, path from the object to its PodSpec)
 WORKLOADS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "deployment": ("apps/v1", "Deployment", ("spec", "template", "spec")),
@@ -149,7 +109,10 @@ class PatchObject:
         }
 
 
-KubeObject = SecretObject | SealedSecretObject | ServiceAccountObject | PatchObject
+if TYPE_CHECKING:  # SealedSecretObject lives with sealing, which loads only when asked
+    from generator.sealing import SealedSecretObject
+
+KubeObject = Union[SecretObject, "SealedSecretObject", ServiceAccountObject, PatchObject]
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,6 @@ from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
 from generator.errors import GenSecretError
-from generator.fanout import (
-    parse_alias,
-    parse_namespace_lines,
-    parse_patch_target,
-    target_namespaces,
-)
 from generator.names import check_namespace, check_object_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
@@ -40,6 +34,8 @@ class Request:
     ca_root: Path = Path("/")
     # A fleet looks only where a CA names its cluster; see certs.candidate_paths.
     ca_node_paths: bool = True
+    # Files for --out get a kustomization.yaml; stdout does without.
+    kustomization: bool = True
     seal_cert: Path | None = None
     seal_scope: Scope = "strict"
     aliases: tuple[str, ...] = ()
@@ -83,23 +79,31 @@ def options_for(request: Request) -> RenderOptions:
         check_object_name(account, "--service-account")
     for secret in request.keep_pull_secrets:
         check_object_name(secret, "--keep-pull-secret")
-    listed = [
-        n
-        for text, source in request.pull_namespace_lists
-        for n in parse_namespace_lines(text, source)
-    ]
-    return RenderOptions(
+    options = RenderOptions(
         name=request.name,
         namespace=request.namespace,
         username=request.username,
         password=request.password,
-        aliases=tuple(dict.fromkeys(parse_alias(a) for a in request.aliases)),
-        pull_namespaces=target_namespaces(
-            (*request.pull_namespaces, *listed), request.exclude_namespaces
-        ),
         service_accounts=tuple(dict.fromkeys(request.service_accounts)),
         keep_pull_secrets=tuple(dict.fromkeys(request.keep_pull_secrets)),
-        patches=tuple(parse_patch_target(p, request.namespace) for p in request.patches),
+    )
+    fan_out = (request.aliases, request.pull_namespaces, request.pull_namespace_lists)
+    if not any((*fan_out, request.patches)):
+        return options
+    from generator import fanout  # only runs that fan out pay for loading it
+
+    listed = [
+        n
+        for text, source in request.pull_namespace_lists
+        for n in fanout.parse_namespace_lines(text, source)
+    ]
+    return replace(
+        options,
+        aliases=tuple(dict.fromkeys(fanout.parse_alias(a) for a in request.aliases)),
+        pull_namespaces=fanout.target_namespaces(
+            (*request.pull_namespaces, *listed), request.exclude_namespaces
+        ),
+        patches=tuple(fanout.parse_patch_target(p, request.namespace) for p in request.patches),
     )
 
 
@@ -193,6 +197,6 @@ def _render_one(
         warnings += cert.warnings
     from generator.render import render  # Jinja loads only for commands that render
 
-    files = render(context)
+    files = render(context, with_kustomization=request.kustomization)
     name = prepared.cluster.name
     return Result(name, source, context, files, warnings, prepared.notes)

@@ -84,8 +84,11 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}"
 
 
-def render(context: RenderContext) -> dict[str, str]:
-    """Render every file and the kustomization that lists the resources, then check them all."""
+def render(context: RenderContext, *, with_kustomization: bool = True) -> dict[str, str]:
+    """Render every file and the kustomization that lists the resources, checking each one.
+
+    Printing to stdout needs no kustomization, and leaving it out spares a template compile.
+    """
     env = environment()
     files: dict[str, str] = {}
     for output in context.files:
@@ -98,10 +101,11 @@ def render(context: RenderContext) -> dict[str, str]:
             expected = [obj.expected() for obj in output.objects[batch]]
             check_reads_back("---\n".join(texts[batch]), expected)
         files[output.path] = "---\n".join(texts)
-    files[KUSTOMIZATION] = env.get_template("kustomization.yaml.j2").render(
-        resources=context.resources
-    )
-    check_reads_back(files[KUSTOMIZATION], [kustomization(context.resources)])
+    if with_kustomization:
+        files[KUSTOMIZATION] = env.get_template("kustomization.yaml.j2").render(
+            resources=context.resources
+        )
+        check_reads_back(files[KUSTOMIZATION], [kustomization(context.resources)])
     return files
 
 
