@@ -54,12 +54,26 @@ def run_once(argv: Sequence[str], cwd: Path | None = None) -> tuple[float, float
 
 
 def measure(label: str, argv: Sequence[str], runs: int, warmup: int = 1) -> Measure:
+    (result,) = measure_together({label: argv}, runs, warmup)
+    return result
+
+
+def measure_together(
+    commands: dict[str, Sequence[str]], runs: int, warmup: int = 1
+) -> list[Measure]:
+    """Run the commands in turn, round after round, so that a noisy neighbour on a shared
+    machine slows all of them alike and their ratios stay honest."""
     for _ in range(warmup):
-        run_once(argv)
-    samples = [run_once(argv) for _ in range(runs)]
-    return Measure(
-        label, statistics.median(s[0] for s in samples), max(s[1] for s in samples), runs
-    )
+        for argv in commands.values():
+            run_once(argv)
+    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
+    for _ in range(runs):
+        for label, argv in commands.items():
+            samples[label].append(run_once(argv))
+    return [
+        Measure(label, statistics.median(s[0] for s in got), max(s[1] for s in got), runs)
+        for label, got in samples.items()
+    ]
 
 
 def kubectl_loop(kubectl: str, count: int, folder: Path) -> Measure:
@@ -87,7 +101,7 @@ def make_fleet(folder: Path, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="runs per single-render figure")
+    parser.add_argument("--runs", type=int, default=31, help="runs per single-render figure")
     parser.add_argument("--fleet", type=int, default=1000, help="clusters in the fleet run")
     args = parser.parse_args()
 
@@ -108,17 +122,20 @@ def main() -> None:
                 "".join(f"namespace/team-{i:05d}\n" for i in range(count))
             )
 
-        floor = measure("floor: python -c 'import typer, jinja2, yaml'",
-                        [python, "-c", "import typer, jinja2, yaml"], args.runs)  # fmt: skip
-        kubectl_one = measure(
-            "kubectl create secret docker-registry --dry-run=client",
-            [kubectl, "create", "secret", "docker-registry", "x", "--docker-server=sea.hub:5000",
-             "--docker-username=sealer", "--docker-password=bench", "--dry-run=client", "-o",
-             "yaml"],
+        floor, kubectl_one, one = measure_together(
+            {
+                "floor: python -c 'import typer, jinja2, yaml'": [
+                    python, "-c", "import typer, jinja2, yaml"
+                ],
+                "kubectl create secret docker-registry --dry-run=client": [
+                    kubectl, "create", "secret", "docker-registry", "x",
+                    "--docker-server=sea.hub:5000", "--docker-username=sealer",
+                    "--docker-password=bench", "--dry-run=client", "-o", "yaml",
+                ],
+                "gen-secret render (one Clusterfile)": [gen_secret, "render", str(EXAMPLE)],
+            },
             args.runs,
         )  # fmt: skip
-        one = measure("gen-secret render (one Clusterfile)",
-                      [gen_secret, "render", str(EXAMPLE)], args.runs)  # fmt: skip
         fleet_run = measure(
             f"gen-secret render {args.fleet} Clusterfiles --out",
             [gen_secret, "render", str(fleet), "--out", str(work / "fleet-out")],
