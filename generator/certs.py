@@ -12,11 +12,12 @@ from generator.clusterfile import Cluster, RegistryEndpoint
 from generator.errors import GenSecretError
 from generator.inputs import read_bytes
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+# Patterns used on some runs only are compiled on first use (re caches them), not at import.
+_PEM_BLOCK = rb"(?s)-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----"
 MAX_CA_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class CaCertificate:
     """PEM text holding only the certificate blocks of a file, and where it came from."""
 
@@ -35,7 +36,7 @@ def load_ca(path: Path, source: str | None = None) -> CaCertificate:
     if len(data) > MAX_CA_BYTES:
         raise GenSecretError("CA file is larger than 1 MiB", label)
     blocks = []
-    for match in _PEM_BLOCK.finditer(data):
+    for match in re.finditer(_PEM_BLOCK, data):
         if match.group(1) != b"CERTIFICATE":
             continue
         try:

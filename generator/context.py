@@ -27,7 +27,7 @@ MAIN_FILE = "secret.yaml"
 PULL_FILE = "pull-secrets.yaml"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class RenderOptions:
     """What the command line adds to the Clusterfile."""
 
@@ -43,7 +43,7 @@ class RenderOptions:
     patches: tuple[PatchTarget, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class RenderContext:
     """Every file to render with its objects, and the warnings found on the way."""
 

@@ -17,14 +17,13 @@ MAX_PASSWORD_BYTES = 64 * 1024
 MAX_LIST_BYTES = 10 * 1024 * 1024
 # A cheap first look while scanning a folder; the real parse decides. Indented too, for the
 # ConfigMap form whose Clusterfile is a block scalar.
-_CLUSTER_KIND = re.compile(rb"^\s*kind:\s*[\"']?Cluster[\"']?\s*(#.*)?$", re.MULTILINE)
-_SEALER_API = re.compile(
-    rb"^\s*apiVersion:\s*[\"']?(sealer\.io/v2|sealer\.io/v1|sealer\.aliyun\.com/v1alpha1)\b",
-    re.MULTILINE,
+_CLUSTER_KIND = rb"(?m)^\s*kind:\s*[\"']?Cluster[\"']?\s*(#.*)?$"
+_SEALER_API = (
+    rb"(?m)^\s*apiVersion:\s*[\"']?(sealer\.io/v2|sealer\.io/v1|sealer\.aliyun\.com/v1alpha1)\b"
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Inputs:
     """The Clusterfiles to render, as (display name, bytes), and whether a folder was scanned."""
 
@@ -97,7 +96,7 @@ def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
                 continue
             data = read_bytes(path, MAX_BYTES)
             # Other tools have a kind: Cluster too (kind, Cluster API): only sealer's count.
-            if _CLUSTER_KIND.search(data) and _SEALER_API.search(data):
+            if re.search(_CLUSTER_KIND, data) and re.search(_SEALER_API, data):
                 found.append((str(path), data))
     return found
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 Labels = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class SecretObject:
     """A Secret; every value of `data` is raw bytes, base64-encoded by the template."""
 
@@ -35,7 +35,7 @@ class SecretObject:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class ServiceAccountObject:
     """A whole ServiceAccount: its imagePullSecrets list is atomic, so it is written in full."""
 
@@ -71,7 +71,7 @@ WORKLOADS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class PatchObject:
     """A strategic-merge patch that adds the Secret to a workload's PodSpec.imagePullSecrets.
 
@@ -115,7 +115,7 @@ if TYPE_CHECKING:  # SealedSecretObject lives with sealing, which loads only whe
 KubeObject = Union[SecretObject, "SealedSecretObject", ServiceAccountObject, PatchObject]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class OutputFile:
     """One file of output: its objects, and whether kustomization.yaml lists it."""
 

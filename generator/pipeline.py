@@ -19,10 +19,10 @@ if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks 
     from generator.sealing import SealingCert
 
 # A cluster's output folder in fleet mode: one path component, never `.` or `..`.
-_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_FOLDER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Request:
     """The options of one `render`, as the command line gave them."""
 
@@ -48,7 +48,7 @@ class Request:
     patches: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Result:
     """Rendered files, the stdout stream, and what to tell the user on stderr."""
 
@@ -134,7 +134,7 @@ def run_fleet(
                 f"cluster name {result.cluster!r} is used by both {sources[result.cluster]} "
                 f"and {source}"
             )
-        if not _FOLDER_NAME.fullmatch(result.cluster):
+        if not re.fullmatch(_FOLDER_NAME, result.cluster):
             raise GenSecretError(
                 f"cluster name {result.cluster!r} cannot name an output folder", source
             )
@@ -153,7 +153,7 @@ def _seal_cert(request: Request) -> SealingCert | None:
     return load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Prepared:
     """A checked request: the parsed Cluster, the options to render it with, notes for stderr."""
 

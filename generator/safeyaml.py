@@ -68,7 +68,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 Path = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Document:
     """One YAML document: its plain value and the line where each field path starts."""
 
@@ -155,7 +155,7 @@ def _yaml_error(exc: yaml.YAMLError, text: str, source: str, offset: int) -> Gen
 
 _NON_PRINTABLE: re.Pattern[str] = yaml.reader.Reader.NON_PRINTABLE
 # A quoted item in a problem: 'x', or "'" when the item is a single quote.
-_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_QUOTED = r"'([^']*)'|\"([^\"]*)\""  # compiled on first use: errors only
 # What the parsers quote from their own grammar ("expected ',' or ']'"), not from the input.
 _GRAMMAR = {",", "]", "}", ":", "-", "?", "[", "{", " ", "!", ">", "."}
 
@@ -175,7 +175,7 @@ def _safe_problem(exc: yaml.MarkedYAMLError) -> str:
         return match.group(0) if expected and token in _GRAMMAR else "'…'"
 
     # Byte values ("can't decode byte 0xff") are input too.
-    return re.sub(r"\b0x[0-9A-Fa-f]+", "…", _QUOTED.sub(keep, problem))
+    return re.sub(r"\b0x[0-9A-Fa-f]+", "…", re.sub(_QUOTED, keep, problem))
 
 
 class _Frame:
