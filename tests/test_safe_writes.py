@@ -324,3 +324,30 @@ def test_out_below_a_planted_folder_link_in_write_tree(tmp_path: Path, elsewhere
         write_tree(out, {"sub/file": "x: 1\n", "kustomization.yaml": "k: 1\n"})
     assert tree(elsewhere) == before
     assert sorted(p.name for p in out.iterdir()) == ["sub"], "wrote something else"
+
+
+MANY_FIRST = {f"c{i:03d}/secret.yaml": f"first: {i}\n" for i in range(200)}
+MANY_SECOND = {f"c{i:03d}/secret.yaml": f"second: {i}\n" for i in range(200)}
+PARALLEL_FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
+    "the disk fills half-way through the 100th file": lambda mp: short_write_on_call(mp, 100),
+    "interrupted (Ctrl-C) while writers run": lambda mp: fail_on_call(
+        mp, "fchmod", 100, KeyboardInterrupt()
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", list(PARALLEL_FAILURES), ids=list(PARALLEL_FAILURES))
+def test_a_failure_among_parallel_writers_leaves_the_folder_as_it_was(
+    failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Enough files that write_tree stages them with several writers at once.
+    out = tmp_path / "out"
+    write_tree(out, MANY_FIRST)
+    before = tree(out)
+    PARALLEL_FAILURES[failure](monkeypatch)
+    with pytest.raises((GenSecretError, KeyboardInterrupt)):
+        write_tree(out, MANY_SECOND)
+    monkeypatch.undo()
+    after = tree(out)
+    assert not sorted(set(after) - set(before)), "temporary files left behind"
+    assert after == before, "the earlier files changed"
