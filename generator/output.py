@@ -36,20 +36,21 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
     try:
         try:
             previous = _read_manifest(root_fd)
+            changed: dict[str, str] = {}
             # Every check first: a problem found half-way would leave files behind.
-            for rel in files:
+            for rel, text in files.items():
                 parent, name = _split(rel)
                 fd = _subdir(dir_fds, parent, out_dir, made)
                 _check_target(fd, name, rel in previous, out_dir / rel)
-            _stage_all(files, dir_fds, out_dir, staged)
-            manifest = _MANIFEST_HEADER + "".join(f"{rel}\n" for rel in sorted(files))
-            staged.append(
-                (
-                    root_fd,
-                    _write_temporary(root_fd, MANIFEST, manifest.encode(), out_dir, MANIFEST),
-                    MANIFEST,
-                )
-            )
+                # A file that already holds these bytes is left alone: no churn for GitOps
+                # tools and make, and a re-render of a fleet touches only what changed.
+                if rel not in previous or not _unchanged(fd, name, text.encode("utf-8")):
+                    changed[rel] = text
+            _stage_all(changed, dir_fds, out_dir, staged)
+            manifest = (_MANIFEST_HEADER + "".join(f"{r}\n" for r in sorted(files))).encode()
+            if not _unchanged(root_fd, MANIFEST, manifest):
+                temporary = _write_temporary(root_fd, MANIFEST, manifest, out_dir, MANIFEST)
+                staged.append((root_fd, temporary, MANIFEST))
             # Every staged file's bytes reach the disk before any rename makes one visible.
             if not _syncfs(root_fd):
                 _fsync_each(staged, out_dir)
@@ -106,6 +107,27 @@ def _stage_all(
                 failure = failure or exc
     if failure is not None:
         raise failure
+
+
+def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
+    """Whether `name` is a plain 0600 file of ours, not linked elsewhere, holding `data`."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or stat.S_IMODE(info.st_mode) != 0o600
+            or info.st_nlink != 1  # a hard link planted since: replace, never keep
+            or info.st_size != len(data)
+        ):
+            return False
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(len(data) + 1) == data
+    finally:
+        os.close(fd)
 
 
 def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> None:

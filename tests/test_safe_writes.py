@@ -28,10 +28,11 @@ FIRST = {
     "apps.yaml": "first: apps\n",
     "kustomization.yaml": "k: 1\n",
 }
-SECOND = {
+SECOND = {  # every file differs, and one is new, so the manifest changes too
     "secret.yaml": "second: secret\n",
     "apps.yaml": "second: apps\n",
     "kustomization.yaml": "k: 2\n",
+    "extra.yaml": "second: extra\n",
 }
 
 
@@ -68,6 +69,22 @@ def fail_on_call(
     return lambda: calls
 
 
+def fail_on_temporary(mp: pytest.MonkeyPatch, n: int) -> None:
+    """os.open finds the disk full when it creates the n-th temporary file."""
+    real = os.open
+    created = 0
+
+    def open_(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        nonlocal created
+        if flags & os.O_CREAT and str(path).endswith(".tmp"):
+            created += 1
+            if created == n:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, flags, *args, **kwargs)
+
+    mp.setattr(os, "open", open_)
+
+
 def short_write_on_call(mp: pytest.MonkeyPatch, n: int) -> None:
     """os.write writes half its bytes on its n-th call, then finds the disk full."""
     real = os.write
@@ -102,10 +119,7 @@ def _no_syncfs(mp: pytest.MonkeyPatch) -> None:
 
 
 FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
-    # Call 1 opens the folder, 2 the first temporary file.
-    "cannot create the second temporary file": lambda mp: fail_on_call(
-        mp, "open", 3, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    ),
+    "cannot create the second temporary file": lambda mp: fail_on_temporary(mp, 2),
     "the disk fills half-way through the second file": lambda mp: short_write_on_call(mp, 2),
     "interrupted (Ctrl-C) writing the second file": lambda mp: mp.setattr(
         os, "fchmod", _raise_on_second(os.fchmod, KeyboardInterrupt())
@@ -351,3 +365,19 @@ def test_a_failure_among_parallel_writers_leaves_the_folder_as_it_was(
     after = tree(out)
     assert not sorted(set(after) - set(before)), "temporary files left behind"
     assert after == before, "the earlier files changed"
+
+
+def test_a_rerender_leaves_unchanged_files_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, FIRST)
+    before = {rel: (out / rel).stat() for rel in FIRST}
+    (out / "apps.yaml").write_text("edited by hand\n", encoding="utf-8")
+    write_tree(out, FIRST)
+    after = {rel: (out / rel).stat() for rel in FIRST}
+    for rel in ("secret.yaml", "kustomization.yaml"):  # same bytes: same file, same mtime
+        assert (after[rel].st_ino, after[rel].st_mtime_ns) == (
+            before[rel].st_ino,
+            before[rel].st_mtime_ns,
+        ), rel
+    assert after["apps.yaml"].st_ino != before["apps.yaml"].st_ino, "the edited file was kept"
+    assert (out / "apps.yaml").read_text(encoding="utf-8") == FIRST["apps.yaml"]
