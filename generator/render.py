@@ -13,12 +13,11 @@ import yaml
 
 from generator.context import RenderContext
 from generator.errors import GenSecretError
+from generator.safeyaml import Loader, resolve_plain
 
 KUSTOMIZATION = "kustomization.yaml"
 _CHECK_BATCH = 500  # objects read back per parse
 _PLAIN = re.compile(r"[A-Za-z0-9._/][A-Za-z0-9._/-]*")
-_RESOLVER = yaml.resolver.Resolver()
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def templates_dir() -> Path:
@@ -45,10 +44,8 @@ def environment() -> jinja2.Environment:
     return env
 
 
-@functools.lru_cache(maxsize=4096)
 def _resolves_to_str(text: str) -> bool:
-    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    return bool(tag == "tag:yaml.org,2002:str")
+    return resolve_plain(text) == "tag:yaml.org,2002:str"
 
 
 def yaml_quote(value: object) -> str:
@@ -152,7 +149,7 @@ def check_reads_back(text: str, documents: list[Any]) -> None:
         expected.append(_END_DOC)
     actual: list[object] = []
     append = actual.append
-    loader = _Loader(text)
+    loader = Loader(text)
     try:
         while loader.check_event():
             event = loader.get_event()

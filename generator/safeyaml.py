@@ -13,7 +13,7 @@ import yaml
 from generator.errors import GenSecretError, Location
 
 # libyaml's parser when present: several times faster than the pure-Python one, same events.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 100
@@ -124,7 +124,7 @@ def load_all(text: str, source: str, line_offset: int = 0) -> list[Document]:
     """Parse every document of a YAML stream into plain values, within the limits above."""
     try:
         # PyYAML's own reader checks the whole text here, libyaml's while parsing.
-        loader = _Loader(text)
+        loader = Loader(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source, line_offset) from None
     try:
@@ -369,7 +369,7 @@ class _Builder:
             return str(event.tag)
         if event.tag == "!" or not event.implicit[0]:
             return "tag:yaml.org,2002:str"
-        return _resolve_plain(event.value)
+        return resolve_plain(event.value)
 
     def scalar(self, event: Any, path: Path, line: int) -> Any:
         tag = self.resolve(event)
@@ -389,7 +389,8 @@ class _Builder:
 
 
 @functools.lru_cache(maxsize=4096)
-def _resolve_plain(value: str) -> str:
+def resolve_plain(value: str) -> str:
+    """The tag YAML gives an unquoted scalar: `true` is a bool, `sea.hub` a str."""
     # The same keys and values recur in every document and every cluster of a fleet, and
     # PyYAML's resolver tries a list of patterns each time.
     return str(_RESOLVER.resolve(yaml.ScalarNode, value, (True, False)))  # type: ignore[no-untyped-call]

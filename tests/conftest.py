@@ -143,3 +143,21 @@ def kubectl_dockerconfigjson(server: str, username: str, password: str) -> bytes
         # kubectl's stderr never echoes the password for this command, but keep it out anyway.
         pytest.fail(f"kubectl create secret failed with exit code {proc.returncode}", pytrace=False)
     return base64.b64decode(json.loads(proc.stdout)["data"][".dockerconfigjson"])
+
+
+def openssl_ca(key: Path, cert: Path, common_name: str = "gen-secret test CA") -> bytes:
+    """A real self-signed CA certificate (EC P-256) made by the openssl CLI; its PEM bytes."""
+    openssl = require_tool("openssl", "apt-get install openssl")
+    key.parent.mkdir(parents=True, exist_ok=True)
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+            "-subj", f"/CN={common_name}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert.read_bytes()

@@ -24,6 +24,7 @@ from tests.conftest import (
     decode_data,
     gen_secret_script,
     kubectl_dockerconfigjson,
+    openssl_ca,
     require_tool,
     run_script,
 )
@@ -391,32 +392,8 @@ class Authority:
 
 def make_ca(folder: Path) -> Authority:
     """A real self-signed CA from the openssl CLI."""
-    openssl = require_tool("openssl", "apt-get install openssl")
-    folder.mkdir(parents=True, exist_ok=True)
     key, cert = folder / "ca.key", folder / "ca.crt"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            f"/CN={DOMAIN}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    openssl_ca(key, cert, DOMAIN)
     return Authority(cert.read_bytes(), key.read_bytes())
 
 
@@ -604,13 +581,8 @@ def test_a_full_disk_on_stdout_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_render_with_a_ca_does_not_load_cryptography(tmp_path: Path) -> None:
-    openssl = require_tool("openssl", "apt-get install openssl")
     ca = tmp_path / "ca.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-         str(tmp_path / "key.pem"), "-out", str(ca), "-subj", "/CN=ca", "-days", "1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    openssl_ca(tmp_path / "key.pem", ca)
     probe = (
         "import contextlib, io, sys\n"
         "from generator.cli import main\n"

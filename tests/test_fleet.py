@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, Cli, decode_data, require_tool
+from tests.conftest import FIXTURES, Cli, decode_data, openssl_ca
 
 SOURCE = (FIXTURES / "ha-auth-multidoc.yaml").read_text()
 
@@ -136,15 +135,9 @@ def test_other_tools_clusters_in_a_folder_are_not_sealer_clusters(cli: Cli, tmp_
 def test_a_fleet_never_takes_this_machines_node_ca(tmp_path: Path) -> None:
     from generator.pipeline import Request, run, run_fleet
 
-    openssl = require_tool("openssl", "apt-get install openssl")
     # A CA where this machine's containerd keeps it: it belongs to this machine's cluster only.
     node_ca = tmp_path / "root/etc/containerd/certs.d/sea.hub:5000/ca.crt"
-    node_ca.parent.mkdir(parents=True)
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-         str(tmp_path / "key.pem"), "-out", str(node_ca), "-subj", "/CN=node", "-days", "1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    openssl_ca(tmp_path / "key.pem", node_ca, "node")
     files = [clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
     request = Request(ca_root=tmp_path / "root")
     results = run_fleet([(str(f), f.read_bytes()) for f in files], request)

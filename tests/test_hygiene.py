@@ -363,7 +363,7 @@ def _corpus_with_password() -> Iterator[object]:
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both YAML parsers gen-secret may run on: PyYAML quotes input in its own messages."""
     if request.param == "pure-python":
-        monkeypatch.setattr(safeyaml, "_Loader", yaml.SafeLoader)
+        monkeypatch.setattr(safeyaml, "Loader", yaml.SafeLoader)
     elif not getattr(yaml, "__with_libyaml__", False):
         pytest.skip("PyYAML is built without libyaml here")
     return str(request.param)
@@ -402,7 +402,7 @@ def test_error_paths_never_show_the_password(
 def test_parser_messages_never_quote_input(char: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """PyYAML's own parser quotes the offending character; one character of a password is
     still a leak, so whatever it found is masked, whatever it expected is kept."""
-    monkeypatch.setattr(safeyaml, "_Loader", yaml.SafeLoader)
+    monkeypatch.setattr(safeyaml, "Loader", yaml.SafeLoader)
     text = leak_input(f'password: "x\\{char}y"')
     with pytest.raises(GenSecretError) as info:
         safeyaml.load_all(text, "Clusterfile")
@@ -413,7 +413,7 @@ def test_parser_messages_never_quote_input(char: str, monkeypatch: pytest.Monkey
 def test_parser_messages_keep_what_was_expected(monkeypatch: pytest.MonkeyPatch) -> None:
     text = leak_input("password: [a, b")
     for parser in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-        monkeypatch.setattr(safeyaml, "_Loader", parser)
+        monkeypatch.setattr(safeyaml, "Loader", parser)
         with pytest.raises(GenSecretError) as info:
             safeyaml.load_all(text, "Clusterfile")
         assert "',' or ']'" in str(info.value), parser.__name__
@@ -425,7 +425,7 @@ def test_control_character_is_a_yaml_error_with_its_line(
 ) -> None:
     if not hasattr(yaml, parser):
         pytest.skip(f"PyYAML has no {parser} here")
-    monkeypatch.setattr(safeyaml, "_Loader", getattr(yaml, parser))
+    monkeypatch.setattr(safeyaml, "Loader", getattr(yaml, parser))
     # Non-ASCII before it: libyaml counts bytes, PyYAML characters; the line must not care.
     text = "# é ü\n" + leak_input("password: {pw}\x01")
     with pytest.raises(GenSecretError) as info:

@@ -20,7 +20,16 @@ import yaml
 
 from generator.inspect import summarise
 from generator.pipeline import Request, prepare
-from tests.conftest import FIXTURES, HERE, ROOT, Run, decode_data, require_tool, run_script
+from tests.conftest import (
+    FIXTURES,
+    HERE,
+    ROOT,
+    Run,
+    decode_data,
+    openssl_ca,
+    require_tool,
+    run_script,
+)
 
 Cli = Callable[..., Run]
 
@@ -258,31 +267,8 @@ def test_inspect_prints_a_table_on_a_terminal() -> None:
 @pytest.fixture(scope="module")
 def ca_pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real self-signed CA certificate for sea.hub, made by openssl."""
-    openssl = require_tool("openssl", "apt-get install openssl")
     folder = tmp_path_factory.mktemp("ca")
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(folder / "key.pem"),
-            "-out",
-            str(folder / "sea.hub.crt"),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sea.hub",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    openssl_ca(folder / "key.pem", folder / "sea.hub.crt", "sea.hub")
     return folder / "sea.hub.crt"
 
 
