@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from generator.errors import GenSecretError, Location
@@ -182,7 +182,7 @@ def parse_cluster(documents: list[Document], source: str) -> Cluster:
 
     cluster = Cluster(name, api_version, data_root, local, external, source)
     _check_env(reader, cluster)
-    return Cluster(name, api_version, data_root, local, external, source, tuple(reader.warnings))
+    return replace(cluster, warnings=tuple(reader.warnings))
 
 
 class _Reader:

@@ -9,6 +9,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 Labels = tuple[tuple[str, str], ...]
 
 
+def metadata(name: str, namespace: str, labels: Labels) -> dict[str, Any]:
+    """The `metadata` every rendered object reads back with."""
+    return {"name": name, "namespace": namespace, "labels": dict(labels)}
+
+
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class SecretObject:
     """A Secret; every value of `data` is raw bytes, base64-encoded by the template."""
@@ -25,11 +30,7 @@ class SecretObject:
         return {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "labels": dict(self.labels),
-            },
+            "metadata": metadata(self.name, self.namespace, self.labels),
             "type": self.type,
             "data": {key: base64.b64encode(raw).decode("ascii") for key, raw in self.data},
         }
@@ -50,11 +51,7 @@ class ServiceAccountObject:
         return {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "labels": dict(self.labels),
-            },
+            "metadata": metadata(self.name, self.namespace, self.labels),
             "imagePullSecrets": [{"name": n} for n in self.image_pull_secrets],
         }
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from generator.context import RenderContext
 from generator.defaults import Scope
 from generator.errors import GenSecretError
-from generator.objects import KubeObject, Labels, SecretObject
+from generator.objects import KubeObject, Labels, SecretObject, metadata
 
 if TYPE_CHECKING:  # cryptography is imported only when something is sealed: start-up time
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -45,19 +45,15 @@ class SealedSecretObject:
     type: str = "kubernetes.io/dockerconfigjson"
 
     def expected(self) -> dict[str, Any]:
-        metadata: dict[str, Any] = {
-            "name": self.name,
-            "namespace": self.namespace,
-            "labels": dict(self.labels),
-        }
+        meta = metadata(self.name, self.namespace, self.labels)
         if self.annotations:
-            metadata["annotations"] = dict(self.annotations)
+            meta["annotations"] = dict(self.annotations)
         return {
             "apiVersion": "bitnami.com/v1alpha1",
             "kind": "SealedSecret",
-            "metadata": metadata,
+            "metadata": meta,
             "spec": {
-                "template": {"metadata": dict(metadata), "type": self.type},
+                "template": {"metadata": dict(meta), "type": self.type},
                 "encryptedData": {
                     key: base64.b64encode(raw).decode("ascii") for key, raw in self.encrypted_data
                 },
