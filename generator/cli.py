@@ -446,16 +446,16 @@ def write_stdout(text: str) -> None:
 
 
 @contextlib.contextmanager
-def progress(total: int) -> Iterator[Callable[[], None]]:
+def progress(total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr for many clusters, only when a person is watching."""
     if total < PROGRESS_MIN or not sys.stderr.isatty():
-        yield lambda: None
+        yield lambda done: None
         return
     from rich.progress import Progress
 
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("rendering", total=total)
-        yield lambda: bar.advance(task)
+        yield lambda done: bar.advance(task, done)
 
 
 def _stderr_console() -> Console:

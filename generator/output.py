@@ -87,26 +87,29 @@ def _stage_all(
     staged a 1,000-cluster fleet three times faster than one. Every file that was written
     lands in `staged` before the first failure is raised, so the caller can remove them all.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    def stage(rel: str, text: str) -> tuple[int, str, str]:
+    def stage(rel: str, text: str) -> None:
         parent, name = _split(rel)
         fd = dir_fds[parent]
-        return fd, _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel), name
+        temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel)
+        # Recorded by the writer itself: a Ctrl-C lands in the main thread only, so it can
+        # never come between a file's creation and its record, and the caller removes them all.
+        staged.append((fd, temporary, name))
 
     if len(files) < _PARALLEL_FROM:
-        staged.extend(stage(rel, text) for rel, text in files.items())
+        for rel, text in files.items():
+            stage(rel, text)
         return
-    failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
-        futures = [pool.submit(stage, rel, text) for rel, text in files.items()]
-        for future in futures:
-            try:
-                staged.append(future.result())
-            except BaseException as exc:  # collect the rest before raising the first
-                failure = failure or exc
-    if failure is not None:
-        raise failure
+        try:
+            futures = [pool.submit(stage, rel, text) for rel, text in files.items()]
+            errors = [e for e in map(Future.exception, futures) if e is not None]
+        except BaseException:  # Ctrl-C: drop what is queued; what was written is in `staged`
+            pool.shutdown(cancel_futures=True)
+            raise
+    if errors:
+        raise errors[0]
 
 
 def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
@@ -282,11 +285,12 @@ def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[i
         return dir_fds[rel]
     parent, name = _split(rel)
     parent_fd = _subdir(dir_fds, parent, out_dir, made)
+    # Recorded before it exists: a Ctrl-C right after mkdir returns must not leave it behind.
+    made.append((parent_fd, name))
     try:
         os.mkdir(name, 0o700, dir_fd=parent_fd)
-        made.append((parent_fd, name))
     except FileExistsError:
-        pass
+        made.pop()
     try:
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
     except OSError as exc:

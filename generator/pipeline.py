@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,34 +117,105 @@ def run(data: bytes, source: str, request: Request) -> Result:
 def run_fleet(
     inputs: Sequence[tuple[str, bytes]],
     request: Request,
-    on_each: Callable[[], None] | None = None,
+    on_each: Callable[[int], None] | None = None,
 ) -> dict[str, Result]:
     """Render every Clusterfile with the same options, keyed by cluster name.
 
     All or nothing: the first bad file stops the run, and two clusters with one name are an
-    error that names both files, since their output folders would collide.
+    error that names both files, since their output folders would collide. `on_each` hears
+    how many more clusters are done.
     """
     options = options_for(request)
     cert = _seal_cert(request)
     request = replace(request, ca_node_paths=False)
     results: dict[str, Result] = {}
     sources: dict[str, str] = {}
-    for source, data in inputs:
-        result = _render_one(data, source, request, options, cert)
-        if result.cluster in sources:
-            raise GenSecretError(
-                f"cluster name {result.cluster!r} is used by both {sources[result.cluster]} "
-                f"and {source}"
-            )
-        if not re.fullmatch(_FOLDER_NAME, result.cluster):
-            raise GenSecretError(
-                f"cluster name {result.cluster!r} cannot name an output folder", source
-            )
-        sources[result.cluster] = source
-        results[result.cluster] = result
+    for batch in _render_batches(inputs, request, options, cert):
+        for result in batch:
+            if result.cluster in sources:
+                raise GenSecretError(
+                    f"cluster name {result.cluster!r} is used by both "
+                    f"{sources[result.cluster]} and {result.source}"
+                )
+            if not re.fullmatch(_FOLDER_NAME, result.cluster):
+                raise GenSecretError(
+                    f"cluster name {result.cluster!r} cannot name an output folder", result.source
+                )
+            sources[result.cluster] = result.source
+            results[result.cluster] = result
         if on_each is not None:
-            on_each()
+            on_each(len(batch))
     return results
+
+
+# Fleets this large render in a process per core: parsing and rendering are pure Python,
+# and one core did 1,000 clusters in 0.6 s of the 1.4 s a fleet run took (issue 7).
+_PARALLEL_FROM = 64
+_BATCH = 25  # clusters per task: small enough to spread, large enough to amortise the pipe
+# What the worker processes render: set before they fork, so no input crosses a pipe.
+_fleet_job: tuple[Sequence[tuple[str, bytes]], Request, RenderOptions, SealingCert | None]
+
+
+def _render_batches(
+    inputs: Sequence[tuple[str, bytes]],
+    request: Request,
+    options: RenderOptions,
+    cert: SealingCert | None,
+) -> Iterator[list[Result]]:
+    """Results in input order, a batch at a time, so the first bad file is always the one named."""
+    workers = _workers(len(inputs))
+    if workers < 2:
+        for source, data in inputs:
+            yield [_render_one(data, source, request, options, cert)]
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # The first cluster renders here: a bad option fails before any process starts, and the
+    # workers inherit compiled templates instead of each compiling their own.
+    (source, data), rest = inputs[0], inputs[1:]
+    yield [_render_one(data, source, request, options, cert)]
+    global _fleet_job
+    _fleet_job = (rest, request, options, cert)
+    spans = [(start, min(start + _BATCH, len(rest))) for start in range(0, len(rest), _BATCH)]
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
+    try:
+        yield from pool.map(_render_span, spans)
+    except BrokenProcessPool:
+        raise GenSecretError("a worker process rendering the fleet died") from None
+    finally:
+        # A bad file ends the run: what is still queued is dropped, not rendered.
+        pool.shutdown(cancel_futures=True)
+        del _fleet_job
+
+
+def _workers(clusters: int) -> int:
+    """Processes for a fleet: one per usable core, where fork is there to start them cheaply."""
+    import multiprocessing
+
+    if clusters < _PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if sys.platform != "linux":  # fork is unsafe with macOS system libraries
+        return 1
+    return min(len(os.sched_getaffinity(0)), 8)
+
+
+def _render_span(span: tuple[int, int]) -> list[Result]:
+    inputs, request, options, cert = _fleet_job
+    return [
+        _render_one(data, source, request, options, cert)
+        for source, data in inputs[span[0] : span[1]]
+    ]
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches every process of the group: the parent alone stops the run and reports it,
+    # so no worker prints a traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _seal_cert(request: Request) -> SealingCert | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, Cli, decode_data, openssl_ca
+from tests.conftest import FIXTURES, Cli, decode_data, gen_secret_script, openssl_ca
 
 SOURCE = (FIXTURES / "ha-auth-multidoc.yaml").read_text()
 
@@ -151,3 +154,131 @@ def test_a_fleet_never_takes_this_machines_node_ca(tmp_path: Path) -> None:
 def data_keys(stream: str) -> set[str]:
     (secret,) = yaml.safe_load_all(stream)
     return set(secret["data"])
+
+
+# Large fleets render in a process per core (issue 7); these run above that threshold.
+BIG = 70
+
+
+def big_fleet(folder: Path, count: int = BIG) -> list[Path]:
+    return [clusterfile(folder, f"c{i:03d}.yaml", f"c{i:03d}", f"pw-{i}") for i in range(count)]
+
+
+def test_a_large_fleet_renders_as_each_cluster_would_alone(tmp_path: Path) -> None:
+    from generator import pipeline
+
+    files = big_fleet(tmp_path)
+    assert len(files) >= pipeline._PARALLEL_FROM
+    request = pipeline.Request(ca_root=tmp_path / "no-ca")
+    results = pipeline.run_fleet([(str(f), f.read_bytes()) for f in files], request)
+    assert list(results) == [f.stem for f in files]  # in input order
+    for path in files:
+        alone = pipeline.run(path.read_bytes(), str(path), request)
+        assert results[path.stem].files == alone.files, path.name
+        assert results[path.stem].source == str(path)
+
+
+def test_a_large_fleet_renders_in_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from generator import pipeline
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core here: a large fleet renders in this process")
+    render_one = pipeline._render_one
+
+    def tagged(*args: Any) -> pipeline.Result:
+        return replace(render_one(*args), notes=(str(os.getpid()),))
+
+    monkeypatch.setattr(pipeline, "_render_one", tagged)
+    files = big_fleet(tmp_path)
+    results = pipeline.run_fleet([(str(f), f.read_bytes()) for f in files], pipeline.Request())
+    pids = {r.notes for r in results.values()}
+    assert (str(os.getpid()),) in pids  # the first cluster, before any fork
+    assert len(pids) >= 2
+
+
+def test_the_first_bad_file_of_a_large_fleet_is_the_one_named(cli: Cli, tmp_path: Path) -> None:
+    files = big_fleet(tmp_path)
+    for late in (files[40], files[66]):  # in different batches, likely different processes
+        late.write_text(SOURCE.replace("port: 5000", "port: fivethousand"))
+    out = tmp_path / "out"
+    result = cli("render", *map(str, files), "--out", str(out))
+    assert result.code == 1
+    assert f"{files[40]}:" in result.err
+    assert str(files[66]) not in result.err
+    assert len(result.err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_duplicates_far_apart_in_a_large_fleet_name_both_files(cli: Cli, tmp_path: Path) -> None:
+    files = big_fleet(tmp_path)
+    files[68].write_text(files[2].read_text())
+    result = cli("render", *map(str, files), "--out", str(tmp_path / "out"))
+    assert result.code == 1
+    assert f"'c002' is used by both {files[2]} and {files[68]}" in result.err
+
+
+def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_traceback(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    big_fleet(tmp_path / "fleet", 300)
+    for delay in (0.3, 0.6, 0.9, 1.2):
+        out = tmp_path / f"out-{delay}"
+        proc = subprocess.Popen(
+            [gen_secret_script(), "render", str(tmp_path / "fleet"), "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a group of its own, as a terminal's Ctrl-C reaches it
+        )
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:  # done before the signal: a whole, clean run
+            assert len([p for p in out.iterdir() if p.is_dir()]) == 300
+            continue
+        assert proc.returncode == 130, err.decode(errors="replace")[-500:]
+        assert err == b""
+        # Interrupted: the folder is as it was (here, nothing), with no stray temporary file.
+        left = sorted(str(p.relative_to(out)) for p in out.rglob("*")) if out.exists() else []
+        assert left == []
+
+
+def test_a_terminal_sees_a_progress_bar_and_a_one_line_summary(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    big_fleet(tmp_path / "fleet")
+    out = tmp_path / "out"
+    parent, child = pty.openpty()
+    with os.fdopen(parent, "rb", buffering=0) as terminal:
+        proc = subprocess.Popen(
+            [gen_secret_script(), "render", str(tmp_path / "fleet"), "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=child,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+        )
+        os.close(child)
+        shown = b""
+        while True:
+            try:
+                chunk = terminal.read(65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    assert proc.wait(timeout=60) == 0
+    text = shown.decode(errors="replace")
+    assert "rendering" in text  # the bar, drawn and then cleared (transient)
+    after_bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text.rsplit("\x1b[?25h", 1)[-1])
+    assert re.fullmatch(
+        rf"gen-secret: wrote {BIG} clusters, {2 * BIG} files to {re.escape(str(out))} in \d+\.\ds",
+        after_bar.strip(),
+    )
