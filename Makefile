@@ -19,8 +19,8 @@ run: $(BIN)/python
 # Install the test needs (Python and, as root, Debian packages), lint, type-check, test.
 test: $(BIN)/python e2e-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
-	$(BIN)/ruff check generator tests
-	$(BIN)/ruff format --check generator tests
+	$(BIN)/ruff check generator tests hatch_build.py
+	$(BIN)/ruff format --check generator tests hatch_build.py
 	$(BIN)/mypy --strict generator
 	$(BIN)/pytest
 

@@ -27,11 +27,45 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "templates"
 
 
+# Where a wheel keeps its templates compiled to Python (see hatch_build.py), and the Jinja
+# version that compiled them: the compiled code calls into that version's runtime.
+COMPILED = "compiled_templates"
+_COMPILED_BY = "jinja-version"
+
+
+def template_loader(package: Path) -> jinja2.BaseLoader:
+    """The wheel's compiled templates when this Jinja can run them, else the template files.
+
+    Compiling a template took 4 ms of every start (issue 7); a compiled one loads from the
+    bytecode pip wrote at install. A source checkout has no compiled templates.
+    """
+    files = jinja2.FileSystemLoader(templates_dir())
+    compiled = package / COMPILED
+    try:
+        compiled_by = (compiled / _COMPILED_BY).read_text(encoding="utf-8")
+    except OSError:
+        return files
+    if compiled_by != jinja2.__version__:
+        return files
+    return jinja2.ChoiceLoader([jinja2.ModuleLoader(compiled), files])
+
+
+def compile_templates(target: Path) -> None:
+    """Compile every template into a module under `target`; the wheel build calls this."""
+    source = _environment(jinja2.FileSystemLoader(templates_dir()))
+    source.compile_templates(target, zip=None, ignore_errors=False)
+    (target / _COMPILED_BY).write_text(jinja2.__version__, encoding="utf-8")
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
-    """One Jinja environment per process, so each template is compiled once."""
+    """One Jinja environment per process, so each template is compiled (or loaded) once."""
+    return _environment(template_loader(Path(__file__).resolve().parent))
+
+
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - the output is YAML, not HTML; `q` does the quoting
         keep_trailing_newline=True,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from generator.errors import GenSecretError
 from generator.render import check_reads_back, yaml_quote
+from tests.conftest import FIXTURES
 
 EXPECTED = {"a": "x", "b": ["1", "true"]}
 
@@ -88,3 +91,41 @@ def test_safe_values_stay_plain() -> None:
     assert yaml_quote("sea.hub") == "sea.hub"
     assert yaml_quote(".dockerconfigjson") == ".dockerconfigjson"
     assert yaml_quote("true") == '"true"'
+
+
+def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_path: Path) -> None:
+    import jinja2
+
+    from generator import pipeline, render
+
+    package = tmp_path / "package"
+    render.compile_templates(package / render.COMPILED)
+    loader = render.template_loader(package)
+    assert isinstance(loader, jinja2.ChoiceLoader)
+    compiled = render._environment(loader)
+    files = render._environment(jinja2.FileSystemLoader(render.templates_dir()))
+    names = sorted(p.name for p in render.templates_dir().glob("*.j2"))
+    for name in names:
+        module = Path(compiled.get_template(name).filename or "")
+        assert module.parent == package / render.COMPILED, f"{name} was compiled from its file"
+    # Every template but sealing's, filled from a fan-out render of every object kind.
+    result = pipeline.run(
+        (FIXTURES / "ha-auth-multidoc.yaml").read_bytes(),
+        "ha.yaml",
+        pipeline.Request(
+            pull_namespaces=("apps",), service_accounts=("default",), patches=("deploy/web",)
+        ),
+    )
+    objects = [obj for output in result.context.files for obj in output.objects]
+    assert {obj.TEMPLATE for obj in objects} == set(names) - {
+        "kustomization.yaml.j2",
+        "sealedsecret.yaml.j2",
+    }
+    for obj in objects:
+        expected = files.get_template(obj.TEMPLATE).render(obj=obj)
+        assert compiled.get_template(obj.TEMPLATE).render(obj=obj) == expected
+
+    # Compiled code calls into the Jinja that compiled it: another version reads the files.
+    (package / render.COMPILED / "jinja-version").write_text("2.11.3")
+    assert isinstance(render.template_loader(package), jinja2.FileSystemLoader)
+    assert isinstance(render.template_loader(tmp_path / "checkout"), jinja2.FileSystemLoader)

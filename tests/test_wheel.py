@@ -74,6 +74,10 @@ def test_wheel_holds_the_package_and_its_templates(installed: Installed) -> None
     assert "generator/templates/secret.yaml.j2" in names
     assert {f"generator/templates/{name}" for name in TEMPLATES} <= names
     assert "generator/cli.py" in names
+    # And compiled to Python by hatch_build.py, one module per template.
+    compiled = [n for n in names if n.startswith("generator/compiled_templates/tmpl_")]
+    assert len(compiled) == len(TEMPLATES)
+    assert "generator/compiled_templates/jinja-version" in names
     assert not [n for n in names if n.startswith(("tests/", ".venv/", "out/", "examples/"))]
 
 
@@ -126,3 +130,45 @@ def test_installed_script_version(installed: Installed, tmp_path: Path) -> None:
 
     out = call(installed.script, "--version", cwd=tmp_path, env=clean_env())
     assert out == f"gen-secret {__version__}\n"
+
+
+# Every template through the installed package, with Jinja's compiler switched off: each one
+# must come from the wheel's compiled modules, and render what the checkout renders.
+NO_COMPILE = """
+import sys
+import jinja2
+def refuse(*args, **kwargs):
+    sys.exit("a template was compiled at run time")
+jinja2.Environment.compile = refuse
+from generator.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_installed_templates_are_compiled_and_render_the_checkouts_bytes(
+    installed: Installed, tmp_path: Path
+) -> None:
+    from generator.pipeline import Request, run
+
+    args = ["--pull-namespace", "apps", "--service-account", "default", "--patch", "deploy/web"]
+    out = tmp_path / "out"
+    python = installed.venv / "bin" / "python"
+    call(
+        python,
+        "-c",
+        NO_COMPILE,
+        "render",
+        EXAMPLE,
+        *args,
+        "--out",
+        out,
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    request = Request(
+        pull_namespaces=("apps",), service_accounts=("default",), patches=("deploy/web",)
+    )
+    expected = run(EXAMPLE.read_bytes(), str(EXAMPLE), request).files
+    written = {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
+    assert written.pop(".gen-secret-files")
+    assert written == expected
