@@ -571,6 +571,7 @@ def test_a_full_disk_on_stdout_is_one_line(tmp_path: Path) -> None:
             [gen_secret_script(), "render", str(clusterfile(tmp_path))],
             stdout=full,
             stderr=subprocess.PIPE,
+            env=BUFFERED,
             timeout=60,
             check=False,
         )
@@ -595,3 +596,74 @@ def test_a_render_with_a_ca_does_not_load_cryptography(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.split() == ["0", "True", "False"]
+
+
+# The console script ends with os._exit (issue 7: the interpreter's teardown was 15 ms of a
+# run); whatever it printed must still arrive whole, and a write that fails must still fail.
+# Python's usual buffering, whatever this shell exports: unbuffered, nothing waits for a flush.
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def test_the_console_script_delivers_all_its_output_before_it_exits(tmp_path: Path) -> None:
+    names = tmp_path / "ns.txt"
+    names.write_text("".join(f"team-{i}\n" for i in range(3000)))
+    result = run_script(
+        "render",
+        str(FIXTURES / "ha-auth-multidoc.yaml"),
+        "--pull-namespaces-from",
+        str(names),
+        env=BUFFERED,
+    )
+    assert (result.code, result.err) == (0, "")
+    documents = list(yaml.safe_load_all(result.out))
+    assert len(documents) == 1 + 2 * 3000  # the Secret, then a copy and a ServiceAccount each
+    assert documents[-1]["metadata"]["namespace"] == "team-999"  # sorted: the last one is here
+    assert result.out.endswith("\n")
+
+
+def test_the_console_script_flushes_what_it_printed_unflushed() -> None:
+    from generator import __version__
+
+    # --version is a print() to a pipe: still in Python's buffer when main() returns.
+    assert run_script("--version", env=BUFFERED) == Run(0, f"gen-secret {__version__}\n", "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("render", str(FIXTURES / "ha-auth-multidoc.yaml")),  # main() flushes, and fails
+        ("--version",),  # a print() left in the buffer: the last flush fails
+    ],
+)
+def test_the_console_script_reports_a_full_disk_on_stdout(args: tuple[str, ...]) -> None:
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [gen_secret_script(), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=BUFFERED,
+            timeout=60,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.decode()
+        == "gen-secret: error: cannot write to stdout: No space left on device\n"
+    )
+
+
+def test_the_console_script_is_quiet_when_its_reader_leaves(tmp_path: Path) -> None:
+    names = tmp_path / "ns.txt"
+    names.write_text("".join(f"team-{i}\n" for i in range(20000)))
+    proc = subprocess.Popen(
+        [gen_secret_script(), "render", str(FIXTURES / "ha-auth-multidoc.yaml"),
+         "--pull-namespaces-from", str(names)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=BUFFERED,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.read(10) == b"apiVersion"
+    proc.stdout.close()  # `| head -c 10`
+    _, err = proc.communicate(timeout=60)
+    assert err == b""
