@@ -29,6 +29,7 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
     failure leaves the folder as it was.
     """
     _check_relative(files)
+    created = not os.path.lexists(out_dir)
     root_fd = _open_out_dir(out_dir)
     staged: list[tuple[int, str, str]] = []  # (dir fd, temporary name, final name)
     dir_fds: dict[str, int] = {"": root_fd}
@@ -60,6 +61,9 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
             for parent_fd, name in reversed(made):
                 with contextlib.suppress(OSError):
                     os.rmdir(name, dir_fd=parent_fd)
+            if created:  # the folder too, when this run made it
+                with contextlib.suppress(OSError):
+                    os.rmdir(out_dir)
             raise
         _remove_stale(root_fd, previous - set(files))
         if not _syncfs(root_fd):  # and so do the renames
@@ -173,21 +177,22 @@ def _publish(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
     try:
         for fd, temporary, name in staged:
             backup = _backup(fd, name)
-            try:
-                os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
-            except BaseException:
-                if backup not in (None, _NO_BACKUP):
-                    with contextlib.suppress(OSError):
-                        os.unlink(backup, dir_fd=fd)
-                raise
+            # Recorded before the rename: a Ctrl-C lands right after a system call returns,
+            # and a rename that happened must be undone. Undoing one that did not is harmless.
             done.append((fd, name, backup))
+            os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
     except BaseException as exc:
         for fd, name, backup in reversed(done):
-            with contextlib.suppress(OSError):
-                if backup is None:  # there was no file: remove the new one
+            if backup is None:  # there was no file: remove the new one, if it got there
+                with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=fd)
-                elif backup != _NO_BACKUP:
+            elif backup != _NO_BACKUP:
+                # If the rename never happened, backup and name are one file and this rename
+                # does nothing (POSIX), so the backup name goes in any case.
+                with contextlib.suppress(OSError):
                     os.rename(backup, name, src_dir_fd=fd, dst_dir_fd=fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(backup, dir_fd=fd)
         if isinstance(exc, OSError):
             raise GenSecretError(f"cannot write files: {exc.strerror}", str(out_dir)) from None
         raise

@@ -131,7 +131,26 @@ FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
     "renaming the last file (the manifest) into place fails": lambda mp: fail_on_call(
         mp, "rename", len(SECOND) + 1, OSError(errno.EIO, os.strerror(errno.EIO))
     ),
+    # A signal is handled when a system call returns: the rename is done, its record not yet.
+    "interrupted (Ctrl-C) just after the second file is renamed into place": lambda mp: mp.setattr(
+        os, "rename", _raise_after(os.rename, 2, KeyboardInterrupt())
+    ),
 }
+
+
+def _raise_after(real: Callable[..., Any], n: int, error: BaseException) -> Callable[..., Any]:
+    """os.<call> that does its work and then, on the n-th call, raises `error`."""
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = real(*args, **kwargs)
+        if calls == n:
+            raise error
+        return result
+
+    return wrapper
 
 
 def _raise_on_second(real: Callable[..., Any], error: BaseException) -> Callable[..., Any]:
@@ -162,18 +181,41 @@ def test_failed_write_leaves_the_previous_files_and_no_temporary(
     assert after == before, "the earlier files changed"
 
 
+FOLDER_FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
+    "the disk fills half-way through the second file": lambda mp: short_write_on_call(mp, 2),
+    "interrupted (Ctrl-C) just after a folder is made": lambda mp: mp.setattr(
+        os, "mkdir", _raise_after(os.mkdir, 2, KeyboardInterrupt())
+    ),
+    "interrupted (Ctrl-C) just after the last rename": lambda mp: mp.setattr(
+        os, "rename", _raise_after(os.rename, 3, KeyboardInterrupt())
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", list(FOLDER_FAILURES), ids=list(FOLDER_FAILURES))
 def test_failed_write_removes_the_folders_it_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("the user's own file\n", encoding="utf-8")
     before = tree(out)
-    short_write_on_call(monkeypatch, 2)
-    with pytest.raises(GenSecretError):
+    FOLDER_FAILURES[failure](monkeypatch)
+    with pytest.raises((GenSecretError, KeyboardInterrupt)):
         write_tree(out, {"east/secret.yaml": "e: 1\n", "west/deep/secret.yaml": "w: 1\n"})
     monkeypatch.undo()
     assert tree(out) == before, "the failed write left folders or files behind"
+
+
+def test_a_failed_write_into_a_new_folder_removes_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "new"
+    short_write_on_call(monkeypatch, 2)
+    with pytest.raises(GenSecretError):
+        write_tree(out, SECOND)
+    monkeypatch.undo()
+    assert sorted(tmp_path.iterdir()) == []
 
 
 def test_a_good_write_keeps_no_backup_or_temporary(previous: Path) -> None:
