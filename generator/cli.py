@@ -6,6 +6,7 @@
 import contextlib
 import io
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -495,9 +496,9 @@ def _command_name(command: typer.models.CommandInfo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
-    utf8_stdio()
-    command = typer.main.get_command(_app_for(sys.argv[1:] if argv is None else argv))
     try:
+        utf8_stdio()
+        command = typer.main.get_command(_app_for(sys.argv[1:] if argv is None else argv))
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
     except GenSecretError as exc:
         say("error", str(exc))
@@ -533,7 +534,13 @@ def run() -> NoReturn:
     processes and threads are joined; what is left is to flush stdout and stderr. Tearing
     down the ~450 loaded modules took 15 ms of a 135 ms run (issue 7), and none is ours.
     """
+    from generator.script import leave
+
+    # From here Ctrl-C is a KeyboardInterrupt again: main() undoes a half-done write and says
+    # "interrupted"; once it returns there is nothing left to undo.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = main()
+    signal.signal(signal.SIGINT, leave)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -548,4 +555,6 @@ def run() -> NoReturn:
 
 
 if __name__ == "__main__":
-    run()
+    from generator.script import run as run_script
+
+    run_script()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -182,7 +183,15 @@ def _render_batches(
     context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
     try:
-        yield from pool.map(_render_span, spans)
+        # Ctrl-C reaches every process of the group. The workers are forked (all of them, by
+        # the first submit) with SIGINT blocked, so none can take one before it ignores them;
+        # here it waits and is taken once they exist.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            batches = pool.map(_render_span, spans)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        yield from batches
     except BrokenProcessPool:
         raise GenSecretError("a worker process rendering the fleet died") from None
     finally:
@@ -211,11 +220,9 @@ def _render_span(span: tuple[int, int]) -> list[Result]:
 
 
 def _ignore_interrupts() -> None:
-    # Ctrl-C reaches every process of the group: the parent alone stops the run and reports it,
-    # so no worker prints a traceback.
-    import signal
-
+    # The parent alone stops the run and reports it, so no worker prints a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _seal_cert(request: Request) -> SealingCert | None:

@@ -1,0 +1,21 @@
+"""The console script's entry: a quiet Ctrl-C from its first moment, then the CLI."""
+
+import os
+import signal
+
+
+def run() -> None:
+    """Run the CLI; until it takes over, Ctrl-C ends the process at once with 130.
+
+    Nothing is written before the CLI starts, so there is nothing to undo, and otherwise
+    Python would print a traceback from whichever library it was importing at that moment.
+    """
+    signal.signal(signal.SIGINT, leave)
+    from generator.cli import run as run_cli
+
+    run_cli()
+
+
+def leave(signum: int, frame: object) -> None:
+    """SIGINT outside the CLI's own handling: exit as an interrupted command does."""
+    os._exit(130)
