@@ -61,6 +61,7 @@ _NAMED_TAGS = frozenset(
         "python/object/new",
     }
 )
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -369,7 +370,12 @@ class _Builder:
             return str(event.tag)
         if event.tag == "!" or not event.implicit[0]:
             return "tag:yaml.org,2002:str"
-        return resolve_plain(event.value)
+        tag = resolve_plain(event.value)
+        if tag in _NUMBER_TAGS and ":" in event.value:
+            # YAML 1.1 reads `port: 5:00` as 300 (base 60); sealer's go-yaml never did, so
+            # to sealer it is text, and so it is here: a wrong port, not a silent 300.
+            return "tag:yaml.org,2002:str"
+        return tag
 
     def scalar(self, event: Any, path: Path, line: int) -> Any:
         tag = self.resolve(event)

@@ -705,3 +705,20 @@ def test_dockerconfig_mixed_entries() -> None:
     }
     assert json.loads(raw) == expected
     assert list(json.loads(raw)["auths"]) == ["harbor.example.com", "sea.hub:5000"]
+
+
+@pytest.mark.parametrize("port", ["5:00", "83:20", "1:23:20.5"])
+def test_a_base_60_number_is_text_as_to_sealer_not_a_port(port: str) -> None:
+    # YAML 1.1 (PyYAML) reads 83:20 as 5000; sealer's go-yaml has no base 60, so it is a string
+    # there, and sealer refuses it as a port.
+    with pytest.raises(GenSecretError) as caught:
+        parse(f"spec:\n  registry:\n    localRegistry:\n      port: {port}\n")
+    assert str(caught.value).startswith("must be a number, not a string")
+    assert "spec.registry.localRegistry.port" in str(caught.value)
+
+
+def test_a_base_60_password_stays_the_text_written() -> None:
+    cluster = parse(
+        "spec:\n  registry:\n    localRegistry:\n      username: u\n      password: 12:30\n"
+    )
+    assert cluster.registry.credentials == Credentials("u", "12:30")
