@@ -456,9 +456,16 @@ def progress(total: int) -> Iterator[Callable[[int], None]]:
         return
     from rich.progress import Progress
 
-    with Progress(transient=True, console=_stderr_console()) as bar:
+    # Redrawn as clusters finish, not by rich's refresh thread: fleet workers are forked, and
+    # a thread holding stderr's lock at the fork would leave the worker's copy locked forever.
+    with Progress(transient=True, console=_stderr_console(), auto_refresh=False) as bar:
         task = bar.add_task("rendering", total=total)
-        yield lambda done: bar.advance(task, done)
+
+        def advance(done: int) -> None:
+            bar.advance(task, done)
+            bar.refresh()
+
+        yield advance
 
 
 def _stderr_console() -> "Console":
@@ -515,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         # A bug, not a user's mistake: name its type only, since its text may quote input.
         say("error", f"internal error ({type(exc).__name__}); please report it")
         return 1
+    if result == 130:  # typer turns a KeyboardInterrupt into exit code 130, silently
+        say("error", "interrupted")
     return result if isinstance(result, int) else 0
 
 
@@ -536,11 +545,19 @@ def run() -> NoReturn:
     """
     from generator.script import leave
 
-    # From here Ctrl-C is a KeyboardInterrupt again: main() undoes a half-done write and says
-    # "interrupted"; once it returns there is nothing left to undo.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    code = main()
-    signal.signal(signal.SIGINT, leave)
+    # From here Ctrl-C is a KeyboardInterrupt again, which main() reports (and write_tree holds
+    # until it is safe); once main() returns there is nothing left to undo. A SIGINT ignored
+    # from the start (a background job) stays ignored.
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if not ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main()
+    except KeyboardInterrupt:  # one that landed as main() returned
+        code = 130
+    finally:
+        if not ignored:
+            signal.signal(signal.SIGINT, leave)
     try:
         sys.stdout.flush()
     except BrokenPipeError:

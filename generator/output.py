@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from generator.errors import GenSecretError
+from generator.interrupts import Held, held
 
 _WRITERS = 8
 _PARALLEL_FROM = 64  # files; below that a thread pool costs more than it saves
@@ -26,8 +27,14 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
 
     Every file goes to a temporary name first; only when all are written and synced are they
     renamed into place, and a rename that fails puts back the files renamed before it, so a
-    failure leaves the folder as it was.
+    failure leaves the folder as it was. A Ctrl-C is held until the renames begin, and taken
+    there, or after the last one: never half-way through a rollback or the renames.
     """
+    with held() as interrupts:
+        _write_tree(out_dir, files, interrupts)
+
+
+def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> None:
     _check_relative(files)
     created = not os.path.lexists(out_dir)
     root_fd = _open_out_dir(out_dir)
@@ -55,6 +62,7 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
             # Every staged file's bytes reach the disk before any rename makes one visible.
             if not _syncfs(root_fd):
                 _fsync_each(staged, out_dir)
+            interrupts.check()  # the last moment to stop with nothing changed
             _publish(staged, out_dir)
         except BaseException:
             _discard(staged)

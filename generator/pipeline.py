@@ -16,6 +16,7 @@ from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
 from generator.errors import GenSecretError
+from generator.interrupts import held
 from generator.names import check_namespace, check_object_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
@@ -181,23 +182,21 @@ def _render_batches(
     _fleet_job = (rest, request, options, cert)
     spans = [(start, min(start + _BATCH, len(rest))) for start in range(0, len(rest), _BATCH)]
     context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(workers, context, initializer=_ignore_interrupts)
-    try:
-        # Ctrl-C reaches every process of the group. The workers are forked (all of them, by
-        # the first submit) with SIGINT blocked, so none can take one before it ignores them;
-        # here it waits and is taken once they exist.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # Ctrl-C reaches every process of the group. The workers ignore it; here it is held and
+    # taken between batches, so that the pool's shutdown, which stops and joins the workers,
+    # is never cut short: an interrupted shutdown left workers blocked forever.
+    with held() as interrupts:
+        pool = ProcessPoolExecutor(workers, context, initializer=_worker_setup)
         try:
-            batches = pool.map(_render_span, spans)
+            for batch in pool.map(_render_span, spans):
+                interrupts.check()
+                yield batch
+        except BrokenProcessPool:
+            raise GenSecretError("a worker process rendering the fleet died") from None
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        yield from batches
-    except BrokenProcessPool:
-        raise GenSecretError("a worker process rendering the fleet died") from None
-    finally:
-        # A bad file ends the run: what is still queued is dropped, not rendered.
-        pool.shutdown(cancel_futures=True)
-        del _fleet_job
+            # A bad file, or a Ctrl-C, ends the run: what is still queued is dropped.
+            pool.shutdown(cancel_futures=True)
+            del _fleet_job
 
 
 def _workers(clusters: int) -> int:
@@ -219,10 +218,17 @@ def _render_span(span: tuple[int, int]) -> list[Result]:
     ]
 
 
-def _ignore_interrupts() -> None:
-    # The parent alone stops the run and reports it, so no worker prints a traceback.
+def _worker_setup() -> None:
+    # The parent alone stops the run and reports it, so no worker prints a traceback; and a
+    # worker dies with its parent, should that be killed outright (SIGKILL, or SIGTERM).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked while the parent held it
+    import ctypes
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _seal_cert(request: Request) -> SealingCert | None:

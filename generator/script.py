@@ -10,7 +10,8 @@ def run() -> None:
     Nothing is written before the CLI starts, so there is nothing to undo, and otherwise
     Python would print a traceback from whichever library it was importing at that moment.
     """
-    signal.signal(signal.SIGINT, leave)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring
+        signal.signal(signal.SIGINT, leave)
     from generator.cli import run as run_cli
 
     run_cli()
