@@ -25,7 +25,11 @@ class CompileTemplates(BuildHookInterface):  # type: ignore[type-arg]
         finally:
             sys.path.remove(self.root)
         self.compiled = tempfile.mkdtemp(prefix="gen-secret-templates-")
-        compile_templates(Path(self.compiled))
+        try:
+            compile_templates(Path(self.compiled))
+        except BaseException:  # finalize() is not called for a build that fails here
+            shutil.rmtree(self.compiled, ignore_errors=True)
+            raise
         build_data["force_include"][self.compiled] = f"generator/{COMPILED}"
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:

@@ -207,7 +207,17 @@ def _workers(clusters: int) -> int:
         return 1
     if sys.platform != "linux":  # fork is unsafe with macOS system libraries
         return 1
-    return min(len(os.sched_getaffinity(0)), 8)
+    return max(1, min(len(os.sched_getaffinity(0)), _cpu_quota(), 8))
+
+
+def _cpu_quota(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs a cgroup (v2) quota allows, rounded up; a container limited to one CPU may
+    still see all of the host's, and eight workers there would only take turns."""
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+        return -(-int(quota) // int(period))
+    except (OSError, ValueError):  # no cgroup v2, or "max": no quota
+        return 1 << 16
 
 
 def _render_span(span: tuple[int, int]) -> list[Result]:

@@ -318,3 +318,15 @@ def test_a_terminal_sees_a_progress_bar_and_a_one_line_summary(tmp_path: Path) -
         rf"gen-secret: wrote {BIG} clusters, {2 * BIG} files to {re.escape(str(out))} in \d+\.\ds",
         after_bar.strip(),
     )
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cpus"),
+    [("max 100000\n", 1 << 16), ("100000 100000\n", 1), ("150000 100000\n", 2), ("", 1 << 16)],
+)
+def test_a_cgroup_cpu_quota_caps_the_workers(tmp_path: Path, cpu_max: str, cpus: int) -> None:
+    from generator.pipeline import _cpu_quota
+
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    assert _cpu_quota(tmp_path / "cpu.max") == cpus
+    assert _cpu_quota(tmp_path / "missing") == 1 << 16
