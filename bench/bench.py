@@ -53,37 +53,25 @@ def run_once(argv: Sequence[str], cwd: Path | None = None) -> tuple[float, float
     return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
-def measure(label: str, argv: Sequence[str], runs: int, warmup: int = 1) -> Measure:
-    (result,) = measure_together({label: argv}, runs, warmup)
+def measure(label: str, argv: Sequence[str], runs: int) -> Measure:
+    (result,) = measure_together({label: argv}, runs)
     return result
 
 
-def measure_together(
-    commands: dict[str, Sequence[str]], runs: int, warmup: int = 1
-) -> list[Measure]:
+def measure_together(commands: dict[str, Sequence[str]], runs: int) -> list[Measure]:
     """Run the commands in turn, round after round, so that a noisy neighbour on a shared
     machine slows all of them alike and their ratios stay honest."""
-    for _ in range(warmup):
-        for argv in commands.values():
-            run_once(argv)
-    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
-    for _ in range(runs):
-        for label, argv in commands.items():
-            samples[label].append(run_once(argv))
-    return [
-        Measure(label, statistics.median(s[0] for s in got), max(s[1] for s in got), runs)
-        for label, got in samples.items()
-    ]
+    return measure_fresh({label: lambda _, a=argv: a for label, argv in commands.items()}, runs)
 
 
 def measure_fresh(commands: dict[str, Callable[[int], Sequence[str]]], runs: int) -> list[Measure]:
-    """Each run writes into a folder of its own, so none finds an earlier run's files; the
-    commands take turns, so that the disk's busy spells slow them alike."""
+    """Like measure_together, with the arguments of each run from its number: each writes
+    into a folder of its own, so none finds an earlier run's files. The first round warms up."""
     samples: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
     for i in range(runs + 1):
         for label, argv_for in commands.items():
             sample = run_once(argv_for(i))
-            if i:  # the first round warms up
+            if i:
                 samples[label].append(sample)
     return [
         Measure(label, statistics.median(s[0] for s in got), max(s[1] for s in got), runs)

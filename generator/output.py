@@ -105,8 +105,8 @@ def _stage_all(
         parent, name = _split(rel)
         fd = dir_fds[parent]
         temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel)
-        # Recorded by the writer itself: a Ctrl-C lands in the main thread only, so it can
-        # never come between a file's creation and its record, and the caller removes them all.
+        # Recorded by the writer itself as soon as the file exists, so that whatever fails
+        # later, in any thread, the caller finds every file to remove.
         staged.append((fd, temporary, name))
 
     if len(files) < _PARALLEL_FROM:
@@ -117,7 +117,7 @@ def _stage_all(
         try:
             futures = [pool.submit(stage, rel, text) for rel, text in files.items()]
             errors = [e for e in map(Future.exception, futures) if e is not None]
-        except BaseException:  # Ctrl-C: drop what is queued; what was written is in `staged`
+        except BaseException:  # drop what is queued; what was written is in `staged`
             pool.shutdown(cancel_futures=True)
             raise
     if errors:
@@ -185,8 +185,8 @@ def _publish(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
     try:
         for fd, temporary, name in staged:
             backup = _backup(fd, name)
-            # Recorded before the rename: a Ctrl-C lands right after a system call returns,
-            # and a rename that happened must be undone. Undoing one that did not is harmless.
+            # Recorded before the rename: whatever is raised once it has happened, it is
+            # undone. Undoing one that did not happen is harmless.
             done.append((fd, name, backup))
             os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
     except BaseException as exc:
@@ -298,7 +298,7 @@ def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[i
         return dir_fds[rel]
     parent, name = _split(rel)
     parent_fd = _subdir(dir_fds, parent, out_dir, made)
-    # Recorded before it exists: a Ctrl-C right after mkdir returns must not leave it behind.
+    # Recorded before it exists, for the same reason as a rename in _publish.
     made.append((parent_fd, name))
     try:
         os.mkdir(name, 0o700, dir_fd=parent_fd)

@@ -230,7 +230,7 @@ def _render_span(span: tuple[int, int]) -> list[Result]:
 
 def _worker_setup() -> None:
     # The parent alone stops the run and reports it, so no worker prints a traceback; and a
-    # worker dies with its parent, should that be killed outright (SIGKILL, or SIGTERM).
+    # worker dies with its parent, should that be killed outright (SIGKILL).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked while the parent held it
     import ctypes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +163,25 @@ def openssl_ca(key: Path, cert: Path, common_name: str = "gen-secret test CA") -
         timeout=60,
     )  # fmt: skip
     return cert.read_bytes()
+
+
+def self_signed_certificate(key: Any, signer: Any, not_after: datetime.datetime) -> bytes:
+    """A self-signed PEM certificate for public `key`, signed by `signer` (its private half),
+    as `kubeseal --fetch-cert` hands one out."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(min(now, not_after) - datetime.timedelta(days=30))
+        .not_valid_after(not_after)
+        .sign(signer, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)

@@ -20,10 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from generator import safeyaml
 from generator.clusterfile import read_clusterfile
@@ -32,7 +29,7 @@ from generator.errors import GenSecretError
 from generator.inspect import secret_auths, summarise
 from generator.matching import match
 from generator.pipeline import Request, prepare, run
-from tests.conftest import Run, run_script
+from tests.conftest import Run, run_script, self_signed_certificate
 from tests.test_bad_inputs import BAD_INPUTS, CASES, PASSWORD, USERNAME
 
 # Passwords that only come from the command line's stdin or a password file.
@@ -194,19 +191,8 @@ KNOWN_LEAKS: dict[str, str] = {}  # name -> reason: a strict xfail until it is f
 def sealing_certificate() -> bytes:
     """A self-signed RSA certificate, as `kubeseal --fetch-cert` hands one out."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    year = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=365)
+    return self_signed_certificate(key.public_key(), key, year)
 
 
 @pytest.fixture

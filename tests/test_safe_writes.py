@@ -52,18 +52,23 @@ def tree(folder: Path) -> dict[str, tuple[str, int, bytes | str]]:
 
 
 def fail_on_call(
-    monkeypatch: pytest.MonkeyPatch, name: str, n: int, error: BaseException
+    monkeypatch: pytest.MonkeyPatch, name: str, n: int, error: BaseException, after: bool = False
 ) -> Callable[[], int]:
-    """Make os.<name> raise `error` on its n-th call from now; returns a call counter."""
+    """Make os.<name> raise `error` on its n-th call from now, instead of doing its work or,
+    with `after`, once it is done (the call happened, its caller never hears of it); returns a
+    call counter."""
     real = getattr(os, name)
     calls = 0
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
+        if calls == n and not after:
+            raise error
+        result = real(*args, **kwargs)
         if calls == n:
             raise error
-        return real(*args, **kwargs)
+        return result
 
     monkeypatch.setattr(os, name, wrapper)
     return lambda: calls
@@ -121,8 +126,8 @@ def _no_syncfs(mp: pytest.MonkeyPatch) -> None:
 FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
     "cannot create the second temporary file": lambda mp: fail_on_temporary(mp, 2),
     "the disk fills half-way through the second file": lambda mp: short_write_on_call(mp, 2),
-    "interrupted (Ctrl-C) writing the second file": lambda mp: mp.setattr(
-        os, "fchmod", _raise_on_second(os.fchmod, KeyboardInterrupt())
+    "interrupted (Ctrl-C) writing the second file": lambda mp: fail_on_call(
+        mp, "fchmod", 2, KeyboardInterrupt()
     ),
     "fsync of the second file fails": _no_syncfs,
     "renaming the second file into place fails": lambda mp: fail_on_call(
@@ -131,39 +136,12 @@ FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
     "renaming the last file (the manifest) into place fails": lambda mp: fail_on_call(
         mp, "rename", len(SECOND) + 1, OSError(errno.EIO, os.strerror(errno.EIO))
     ),
-    # A signal is handled when a system call returns: the rename is done, its record not yet.
-    "interrupted (Ctrl-C) just after the second file is renamed into place": lambda mp: mp.setattr(
-        os, "rename", _raise_after(os.rename, 2, KeyboardInterrupt())
+    # Raised as a rename returns: the file is in place, its record not yet. write_tree holds a
+    # real Ctrl-C until it is safe, but any exception may come from there.
+    "interrupted (Ctrl-C) just after the second file is renamed into place": lambda mp: (
+        fail_on_call(mp, "rename", 2, KeyboardInterrupt(), after=True)
     ),
 }
-
-
-def _raise_after(real: Callable[..., Any], n: int, error: BaseException) -> Callable[..., Any]:
-    """os.<call> that does its work and then, on the n-th call, raises `error`."""
-    calls = 0
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        result = real(*args, **kwargs)
-        if calls == n:
-            raise error
-        return result
-
-    return wrapper
-
-
-def _raise_on_second(real: Callable[..., Any], error: BaseException) -> Callable[..., Any]:
-    calls = 0
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise error
-        return real(*args, **kwargs)
-
-    return wrapper
 
 
 @pytest.mark.parametrize("failure", list(FAILURES), ids=list(FAILURES))
@@ -183,11 +161,11 @@ def test_failed_write_leaves_the_previous_files_and_no_temporary(
 
 FOLDER_FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
     "the disk fills half-way through the second file": lambda mp: short_write_on_call(mp, 2),
-    "interrupted (Ctrl-C) just after a folder is made": lambda mp: mp.setattr(
-        os, "mkdir", _raise_after(os.mkdir, 2, KeyboardInterrupt())
+    "interrupted (Ctrl-C) just after a folder is made": lambda mp: fail_on_call(
+        mp, "mkdir", 2, KeyboardInterrupt(), after=True
     ),
-    "interrupted (Ctrl-C) just after the last rename": lambda mp: mp.setattr(
-        os, "rename", _raise_after(os.rename, 3, KeyboardInterrupt())
+    "interrupted (Ctrl-C) just after the last rename": lambda mp: fail_on_call(
+        mp, "rename", 3, KeyboardInterrupt(), after=True
     ),
 }
 

@@ -12,14 +12,19 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.x509.oid import NameOID
 
 from generator.pipeline import Request, Result, run
-from tests.conftest import ROOT, Cli, assert_valid, decode_data, require_tool
+from tests.conftest import (
+    ROOT,
+    Cli,
+    assert_valid,
+    decode_data,
+    require_tool,
+    self_signed_certificate,
+)
 
 USERNAME = "seal-bot"
 PASSWORD = "s3aled:Pässwörd<&>#1"
@@ -28,23 +33,6 @@ FANOUT = {"pull_namespaces": ("team-a", "team-b"), "service_accounts": ("default
 DAY = datetime.timedelta(days=1)
 
 # --- keys and certificates made here, as `kubeseal --fetch-cert` would hand them out ----------
-
-
-def certificate(key: Any, signer: Any, not_after: datetime.datetime) -> bytes:
-    """A self-signed PEM certificate for `key`, signed by `signer` (its private half)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(min(now, not_after) - 30 * DAY)
-        .not_valid_after(not_after)
-        .sign(signer, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,9 @@ def private_key() -> rsa.RSAPrivateKey:
 def cert_file(private_key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cert") / "cert.pem"
     now = datetime.datetime.now(datetime.UTC)
-    path.write_bytes(certificate(private_key.public_key(), private_key, now + 3650 * DAY))
+    path.write_bytes(
+        self_signed_certificate(private_key.public_key(), private_key, now + 3650 * DAY)
+    )
     return path
 
 
@@ -454,7 +444,9 @@ def test_ec_certificate_is_refused(cli: Cli, tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = tmp_path / "ec.pem"
     cert.write_bytes(
-        certificate(key.public_key(), key, datetime.datetime.now(datetime.UTC) + 30 * DAY)
+        self_signed_certificate(
+            key.public_key(), key, datetime.datetime.now(datetime.UTC) + 30 * DAY
+        )
     )
     assert "holds an EC key; sealed-secrets needs an RSA key" in one_line_error(cli, tmp_path, cert)
 
@@ -463,7 +455,9 @@ def test_small_rsa_key_is_refused(cli: Cli, tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - on purpose
     cert = tmp_path / "small.pem"
     cert.write_bytes(
-        certificate(key.public_key(), key, datetime.datetime.now(datetime.UTC) + 30 * DAY)
+        self_signed_certificate(
+            key.public_key(), key, datetime.datetime.now(datetime.UTC) + 30 * DAY
+        )
     )
     assert "1024 bits" in one_line_error(cli, tmp_path, cert)
 
@@ -489,7 +483,7 @@ def test_expired_certificate_warns_and_still_seals(
 ) -> None:
     expired = tmp_path / "expired.pem"
     yesterday = datetime.datetime.now(datetime.UTC) - DAY
-    expired.write_bytes(certificate(private_key.public_key(), private_key, yesterday))
+    expired.write_bytes(self_signed_certificate(private_key.public_key(), private_key, yesterday))
     (tmp_path / "Clusterfile").write_bytes(clusterfile())
     result = cli("render", str(tmp_path / "Clusterfile"), "--seal-cert", str(expired))
     assert result.code == 0, result.err
