@@ -109,6 +109,15 @@ AliasOption = Annotated[
         "'*' globs a label). Repeatable.",
     ),
 ]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        metavar="NAME",
+        help="The Cluster document to use when the Clusterfile holds several (by metadata.name).",
+        show_default=False,
+    ),
+]
 OutputOption = Annotated[
     OutputFormat,
     typer.Option("--output", help="text (a table on a terminal) or json, for scripts."),
@@ -131,6 +140,7 @@ ClusterfilesArg = Annotated[
 )
 def render(
     clusterfiles: ClusterfilesArg = None,
+    cluster: ClusterOption = None,
     out: Annotated[
         str | None,
         typer.Option(
@@ -254,6 +264,7 @@ def render(
         keep_pull_secrets=tuple(keep_pull_secret or ()),
         patches=tuple(patch or ()),
         kustomization=out is not None,
+        cluster=cluster,
     )
     started = time.monotonic()
     if found.is_fleet:
@@ -270,6 +281,7 @@ def render(
             say("", prefix + line)
         for line in result.warnings:
             say("warning", prefix + line)
+    terminal_notes([r.context.notes for r in results.values()])
     if out is None:
         write_stdout(results[""].stream)
         return
@@ -292,6 +304,7 @@ def render(
 @app.command("inspect")
 def inspect_command(
     clusterfile: ClusterfileArg = None,
+    cluster: ClusterOption = None,
     name: NameOption = DEFAULT_NAME,
     namespace: NamespaceOption = DEFAULT_NAMESPACE,
     username: UsernameOption = None,
@@ -309,7 +322,15 @@ def inspect_command(
     from generator.inspect import summarise
 
     source, data, request = read_request(
-        clusterfile, name, namespace, username, password_stdin, password_file, ca_file, alias
+        clusterfile,
+        name,
+        namespace,
+        username,
+        password_stdin,
+        password_file,
+        ca_file,
+        alias,
+        cluster,
     )
     prepared = pipeline.prepare(data, source, request)
     summary = summarise(
@@ -317,6 +338,7 @@ def inspect_command(
     )
     for line in summary.warnings:
         say("warning", line)
+    terminal_notes([summary.notes])
     if output is OutputFormat.json:
         write_stdout(report.to_json(summary.as_dict()))
     elif sys.stdout.isatty():
@@ -328,6 +350,7 @@ def inspect_command(
 @app.command("match")
 def match_command(
     clusterfile: ClusterfileArg = None,
+    cluster: ClusterOption = None,
     images: Annotated[
         list[str] | None,
         typer.Option(
@@ -362,7 +385,15 @@ def match_command(
     # Invalid references fail first, before the Clusterfile is read: exit code 2.
     references = [parse_image(image) for image in images]
     source, data, request = read_request(
-        clusterfile, name, namespace, username, password_stdin, password_file, ca_file, alias
+        clusterfile,
+        name,
+        namespace,
+        username,
+        password_stdin,
+        password_file,
+        ca_file,
+        alias,
+        cluster,
     )
     prepared = pipeline.prepare(data, source, request)
     entries = secret_auths(prepared.cluster, prepared.options)
@@ -414,6 +445,7 @@ def read_request(
     password_file: Path | None,
     ca_file: Path | None,
     aliases: list[str] | None,
+    cluster: str | None = None,
 ) -> tuple[str, bytes, "pipeline.Request"]:
     """One Clusterfile's name and bytes, and the options inspect and match share with render."""
     from generator import inputs, pipeline
@@ -433,8 +465,21 @@ def read_request(
         password=read_password_option(password_stdin, password_file),
         ca_file=ca_file,
         aliases=tuple(aliases or ()),
+        cluster=cluster,
     )
     return source, data, request
+
+
+def terminal_notes(per_cluster: list[tuple[str, ...]]) -> None:
+    """Notes for a person at a terminal, never for a pipeline; a fleet's alike notes once."""
+    if not sys.stderr.isatty():
+        return
+    counts: dict[str, int] = {}
+    for notes in per_cluster:
+        for line in notes:
+            counts[line] = counts.get(line, 0) + 1
+    for line, count in counts.items():
+        say("note", line if count == 1 else f"{count} clusters: {line}")
 
 
 def write_stdout(text: str) -> None:

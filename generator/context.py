@@ -51,6 +51,8 @@ class RenderContext:
     auths_keys: tuple[str, ...]
     files: tuple[OutputFile, ...]
     warnings: tuple[str, ...] = ()
+    # For a person at a terminal only: true and useful, but normal, so kept out of pipelines.
+    notes: tuple[str, ...] = ()
 
     @property
     def main_secret(self) -> SecretObject:
@@ -112,7 +114,7 @@ def labels(cluster: Cluster, component: str) -> Labels:
         "app.kubernetes.io/name": "sealer-registry",
         "app.kubernetes.io/part-of": "sealer",
     }
-    if is_label_value(cluster.name):
+    if cluster.name and is_label_value(cluster.name):
         values["app.kubernetes.io/instance"] = cluster.name
     return tuple(sorted(values.items()))
 
@@ -121,13 +123,16 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
     """The main Secret, then per target namespace a pull copy and ServiceAccounts, then patches."""
     registry = effective_registry(cluster, options)
     warnings = list(cluster.warnings)
+    notes = []
     if registry.credentials is None:
-        warnings.append(
-            f"registry {registry.url} has no credentials: the Secret allows anonymous pulls only"
+        # sealer's default registry runs without htpasswd: most real Clusterfiles are so.
+        notes.append(
+            f"registry {registry.url} has no credentials: the Secret allows anonymous pulls "
+            "only (sealer's default registry needs none)"
         )
     elif not registry.credentials.password:
         warnings.append(f"registry {registry.url} has a username but an empty password")
-    if not is_label_value(cluster.name):
+    if cluster.name and not is_label_value(cluster.name):
         warnings.append(
             "cluster name is not a valid label value: no app.kubernetes.io/instance label"
         )
@@ -144,7 +149,9 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         )
         for target in sorted(set(options.patches), key=lambda t: (t.namespace, t.kind, t.name))
     ]
-    return RenderContext(registry, tuple(sorted(entries)), tuple(files), tuple(warnings))
+    return RenderContext(
+        registry, tuple(sorted(entries)), tuple(files), tuple(warnings), tuple(notes)
+    )
 
 
 def _main_secret(

@@ -55,6 +55,8 @@ class Summary:
     auths: tuple[str, ...]
     data_keys: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    read_as: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """The JSON shape of `inspect --output json`."""
@@ -87,6 +89,8 @@ class Summary:
             "password": self.password,
             "auths": list(self.auths),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "readAs": self.read_as,
         }
 
 
@@ -133,7 +137,15 @@ def summarise(
         auths=keys,
         data_keys=tuple(key for key, _ in secret.data),
         warnings=context.warnings,
+        notes=context.notes,
+        read_as=read_as(cluster),
     )
+
+
+def read_as(cluster: Cluster) -> str:
+    """Which sealer's rules gen-secret followed for this Clusterfile, in words."""
+    era = "sealer 0.8 and earlier" if cluster.era == "legacy" else "sealer 0.9 and later"
+    return f"{era} (apiVersion {cluster.api_version or 'none'})"
 
 
 def _ca(cluster: Cluster, options: RenderOptions, ca_file: Path | None, ca_root: Path) -> CaSummary:

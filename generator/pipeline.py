@@ -50,6 +50,8 @@ class Request:
     service_accounts: tuple[str, ...] = ()
     keep_pull_secrets: tuple[str, ...] = ()
     patches: tuple[str, ...] = ()
+    # --cluster: which Cluster document of a Clusterfile that holds several
+    cluster: str | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -263,8 +265,8 @@ def prepare(
 ) -> Prepared:
     """Check the options, parse the Clusterfile and resolve the CA: what every command shares."""
     options = options or options_for(request)
-    cluster = read_clusterfile(data, source)
-    notes: list[str] = []
+    cluster = read_clusterfile(data, source, request.cluster)
+    notes: list[str] = list(cluster.notes)
     ca: CaCertificate | None = None
     if request.ca_file is not None:
         ca = load_ca(request.ca_file, f"--ca-file {request.ca_file}")
@@ -294,5 +296,13 @@ def _render_one(
     from generator.render import render  # Jinja loads only for commands that render
 
     files = render(context, with_kustomization=request.kustomization)
-    name = prepared.cluster.name
+    name = prepared.cluster.name or folder_for_unnamed(source)
     return Result(name, source, context, files, warnings, prepared.notes)
+
+
+def folder_for_unnamed(source: str) -> str:
+    """A fleet folder for a Cluster without metadata.name (sealer allows it): the file's name
+    without its extension, or its folder's name for a file called just Clusterfile."""
+    path = Path(source)
+    stem = path.stem if path.suffix.lower() in (".yaml", ".yml") else path.name
+    return path.parent.name if stem.lower() == "clusterfile" and path.parent.name else stem

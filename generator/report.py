@@ -40,8 +40,9 @@ def _on(flag: bool | None) -> str:
 def inspect_rows(summary: Summary) -> list[tuple[str, str]]:
     """(field, value) pairs, in reading order."""
     return [
-        ("Cluster", summary.cluster),
+        ("Cluster", summary.cluster or "(no metadata.name)"),
         ("Clusterfile", summary.source),
+        ("Read as", summary.read_as),
         ("Secret", f"{summary.secret_namespace}/{summary.secret_name}"),
         ("Registry", summary.registry),
         ("Username", summary.username or "(none)"),

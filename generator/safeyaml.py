@@ -22,6 +22,8 @@ MAX_ALIAS_NODES = 10_000
 # Nodes (keys and documents too) in one stream: a Clusterfile for a thousand hosts has 31,000,
 # and 10 MiB of `- a` lines would be 2.6 million, several seconds of parsing.
 MAX_NODES = 200_000
+# Parts between `---` lines that a stream may have when a YAML error sends it part by part.
+MAX_PARTS = 1_000
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -62,6 +64,7 @@ _NAMED_TAGS = frozenset(
     }
 )
 _NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+_TEXT_TAGS = frozenset({"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"})
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -79,6 +82,8 @@ class Document:
     line_offset: int = 0
     # Paths of literal (|) and folded (>) scalars: their text starts on the line after the key.
     block_scalars: frozenset[Path] = frozenset()
+    # Keys given twice in one mapping: the last one wins, as in sealer's go-yaml.
+    duplicate_keys: tuple[Path, ...] = ()
 
     def where(self, path: Path) -> Location:
         """The location of a field path, or of its nearest parent that has a line."""
@@ -123,17 +128,86 @@ def decode(data: bytes, source: str) -> str:
 
 def load_all(text: str, source: str, line_offset: int = 0) -> list[Document]:
     """Parse every document of a YAML stream into plain values, within the limits above."""
+    return _load(text, source, line_offset, [])
+
+
+def _load(text: str, source: str, line_offset: int, opens_part: list[bool]) -> list[Document]:
+    """load_all, noting for each document whether it starts at a bare `---` line."""
     try:
         # PyYAML's own reader checks the whole text here, libyaml's while parsing.
         loader = Loader(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source, line_offset) from None
     try:
-        return list(_Builder(loader, source, line_offset).documents())
+        return list(_Builder(loader, source, line_offset, text, opens_part).documents())
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source, line_offset) from None
     finally:
         loader.dispose()
+
+
+def load_stream(text: str, source: str, line_offset: int = 0) -> list[Document]:
+    """Read a stream as sealer does: split at `---` lines, then the first document of each part.
+
+    sealer's reader (apimachinery's YAMLReader) splits only at a line that is `---` and white
+    space; go-yaml then reads the first document of each part, so a `...` end marker ends it
+    and a document after it, or after a `--- # comment` line, is never read.
+    """
+    if text.count("\n---") > MAX_NODES:
+        # Each `---` starts a document, and each document counts: refuse before parsing.
+        raise GenSecretError(f"more than {MAX_NODES} YAML nodes", source)
+    opens_part: list[bool] = []
+    try:
+        documents = _load(text, source, line_offset, opens_part)
+    except GenSecretError as exc:
+        # YAML after a `...` (or a `--- # comment` line) in the same part is never read by
+        # sealer, and may not even parse: read part by part, as sealer does, before calling
+        # the file broken. Parts cost a parser each, so a file of very many keeps the error.
+        if not exc.message.startswith("invalid YAML") or not _SKIPPED.search(text):
+            raise
+        if text.count("\n---") > MAX_PARTS:
+            raise
+        return _load_parts(text, source, line_offset)
+    kept: list[Document] = []
+    taken = False
+    for document, opens in zip(documents, opens_part, strict=True):
+        if opens:
+            taken = False
+            if document.value is None:
+                # The separator line is gone before go-yaml reads the part: the document it
+                # opens here is empty, so the part's first document is the next one.
+                continue
+        if not taken:
+            taken = True
+            kept.append(document)
+    return kept
+
+
+def _load_parts(text: str, source: str, line_offset: int) -> list[Document]:
+    """The first document of every part between bare `---` lines, each parsed on its own."""
+    documents: list[Document] = []
+    lines = text.split("\n")
+    start = 0
+    for end in [*(i for i, line in enumerate(lines) if _is_separator(line)), len(lines)]:
+        if end > start:
+            part = "\n".join(lines[start:end])
+            try:
+                loader = Loader(part)
+                first = next(_Builder(loader, source, line_offset + start).documents(), None)
+            except yaml.YAMLError as exc:
+                raise _yaml_error(exc, part, source, line_offset + start) from None
+            if first is not None:
+                documents.append(first)
+        start = end + 1
+    return documents
+
+
+# Lines after which sealer's reader may skip text: a document end, or a start with more on it.
+_SKIPPED = re.compile(r"^(?:\.\.\.|---[ \t]*[^\s])", re.MULTILINE)
+
+
+def _is_separator(line: str) -> bool:
+    return line.startswith("---") and not line[3:].strip()
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, source: str, offset: int) -> GenSecretError:
@@ -198,8 +272,17 @@ _NO_KEY = object()
 class _Builder:
     """Builds values from the parser's events; iterative, so depth never hits Python's stack."""
 
-    def __init__(self, loader: Any, source: str, line_offset: int) -> None:
+    def __init__(
+        self,
+        loader: Any,
+        source: str,
+        line_offset: int,
+        text: str = "",
+        opens_part: list[bool] | None = None,
+    ) -> None:
         self.loader = loader
+        self.text = text
+        self.opens_part = [] if opens_part is None else opens_part
         self.source = source
         self.offset = line_offset
         self.anchors: dict[str, tuple[Any, int]] = {}
@@ -207,6 +290,12 @@ class _Builder:
         self.nodes = 0
         self.alias_nodes = 0
         self.blocks: set[Path] = set()
+        self.duplicates: list[Path] = []
+
+    def bare_separator(self, index: int) -> bool:
+        """Whether the line at `index` is `---` and white space: where sealer splits a stream."""
+        end = self.text.find("\n", index)
+        return _is_separator(self.text[index : end if end >= 0 else len(self.text)])
 
     def fail(self, message: str, path: Path, line: int) -> GenSecretError:
         return GenSecretError(message, Location(dotted(path), self.source, line + self.offset))
@@ -217,12 +306,23 @@ class _Builder:
             event = loader.get_event()
             if isinstance(event, yaml.DocumentStartEvent):
                 mark = event.start_mark
+                self.opens_part.append(
+                    bool(event.explicit) and mark is not None and self.bare_separator(mark.index)
+                )
                 self.count((), mark.line + 1 if mark else 0)  # empty documents cost time too
                 self.anchors.clear()
                 lines: dict[Path, int] = {}
                 self.blocks = set()
+                self.duplicates = []
                 value = self.document(lines)
-                yield Document(value, self.source, lines, self.offset, frozenset(self.blocks))
+                yield Document(
+                    value,
+                    self.source,
+                    lines,
+                    self.offset,
+                    frozenset(self.blocks),
+                    tuple(self.duplicates),
+                )
 
     def document(self, lines: dict[Path, int]) -> Any:
         loader = self.loader
@@ -325,7 +425,9 @@ class _Builder:
             top.merges.extend(merges)
         else:
             if key in top.container:
-                raise self.fail("duplicate key", path, top.key_line)
+                # go-yaml keeps the last value; the reader decides whether to say so.
+                self.duplicates.append(path)
+                lines[path] = top.key_line
             top.container[key] = value
             lines.setdefault(path, top.key_line)
         top.key = _NO_KEY
@@ -374,6 +476,10 @@ class _Builder:
         if tag in _NUMBER_TAGS and ":" in event.value:
             # YAML 1.1 reads `port: 5:00` as 300 (base 60); sealer's go-yaml never did, so
             # to sealer it is text, and so it is here: a wrong port, not a silent 300.
+            return "tag:yaml.org,2002:str"
+        if tag in _TEXT_TAGS:
+            # go-yaml leaves an unquoted date as text when it reads into a generic value (as
+            # sealer's YAML-to-JSON step does), and has no `=` value type.
             return "tag:yaml.org,2002:str"
         return tag
 

@@ -278,9 +278,11 @@ def test_legacy_fixture_takes_the_registry_from_the_config_document() -> None:
     cluster = parse_fixture("legacy-v1alpha1.yaml")
     assert cluster.api_version == "sealer.aliyun.com/v1alpha1"
     assert cluster.name == "legacy"
+    # sealer 0.8 ran one registry, on the first master: no HA.
     assert cluster.registry == RegistryEndpoint(
-        "local", "sea.hub", 5000, Credentials("sealerUser", "sealerPWD"), ha=True
+        "local", "sea.hub", 5000, Credentials("sealerUser", "sealerPWD"), ha=False
     )
+    assert cluster.era == "legacy"
     assert cluster.warnings == ()
 
 
@@ -306,14 +308,26 @@ def test_legacy_port_must_be_ascii_digits(port: str) -> None:
     assert message.endswith(f"(port at {SOURCE}:{line_of(document, 'port: ')})")
 
 
-def test_legacy_config_is_ignored_with_a_warning_when_spec_registry_is_set() -> None:
+def test_legacy_era_ignores_spec_registry_with_a_warning() -> None:
+    # sealer 0.8 had no spec.registry: a legacy Cluster that sets one still gets registry.yml.
     document = LEGACY.format(domain="old.hub", port="5000").replace(
         "  image: kubernetes:v1.19.8\n",
         "  registry:\n    localRegistry:\n      domain: new.hub\n",
     )
     cluster = read_clusterfile(document.encode(), SOURCE)
-    assert cluster.registry.domain == "new.hub"
-    assert any("legacy" in w and "etc/registry.yml" in w for w in cluster.warnings)
+    assert cluster.registry.domain == "old.hub"
+    assert cluster.registry.ha is False
+    assert any("spec.registry is ignored" in w for w in cluster.warnings)
+
+
+def test_current_era_ignores_the_legacy_config_with_a_warning() -> None:
+    # sealer 0.9 and later never read etc/registry.yml, with or without a spec.registry.
+    document = LEGACY.format(domain="old.hub", port="5000").replace(
+        "sealer.aliyun.com/v1alpha1", "sealer.io/v2"
+    )
+    cluster = read_clusterfile(document.encode(), SOURCE)
+    assert cluster.registry == SEALER_DEFAULT
+    assert any("etc/registry.yml" in w and "0.9" in w for w in cluster.warnings)
 
 
 # --- ConfigMap wrapper ------------------------------------------------------------------------
@@ -439,13 +453,14 @@ def test_other_kinds_are_ignored_wherever_they_stand() -> None:
     assert cluster.warnings == ()
 
 
-def test_two_clusters_are_an_error_naming_the_second() -> None:
+def test_two_clusters_the_last_wins_and_a_note_names_it() -> None:
     document = HEAD + "---\n" + HEAD.replace("unit", "again")
-    message = error_of(document)
-    assert message.startswith("more than one kind: Cluster document")
-    # HEAD, the `---` line, then the second document's apiVersion and kind.
-    second_kind = len(HEAD.splitlines()) + 1 + 2
-    assert message.endswith(f"(kind at {SOURCE}:{second_kind})")
+    cluster = read_clusterfile(document.encode(), SOURCE)
+    assert cluster.name == "again"
+    assert cluster.notes == (
+        "2 Cluster documents: using Cluster 'again' (the last, as sealer 0.9 does); "
+        "the others are ignored (--cluster NAME picks one)",
+    )
 
 
 def test_no_cluster_is_an_error() -> None:
@@ -545,16 +560,29 @@ def test_unknown_field_in_spec_registry_warns() -> None:
     body = """\
     spec:
       registry:
-        localregistry:
+        localRegistery:
           domain: hub.example.com
     """
     document = text(body)
     cluster = read_clusterfile(document.encode(), SOURCE)
-    line = line_of(document, "localregistry")
+    line = line_of(document, "localRegistery")
     assert cluster.registry == SEALER_DEFAULT
     assert cluster.warnings == (
-        f"unknown field, ignored (spec.registry.localregistry at {SOURCE}:{line})",
+        f"unknown field, ignored (spec.registry.localRegistery at {SOURCE}:{line})",
     )
+
+
+def test_field_names_match_ignoring_case_as_go_json_does() -> None:
+    # sealer's JSON decoder takes `localregistry` for localRegistry: no typo, no warning.
+    body = """\
+    spec:
+      registry:
+        localregistry:
+          Domain: hub.example.com
+    """
+    cluster = parse(body)
+    assert cluster.registry.domain == "hub.example.com"
+    assert cluster.warnings == ()
 
 
 # --- errors: what and where -------------------------------------------------------------------
