@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from generator import __version__
+from generator import __version__, formats
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, STDIN, Scope
 from generator.errors import GenSecretError, UsageError
 
@@ -115,6 +115,18 @@ OutputOption = Annotated[
 ]
 
 
+def _output_option(choices: tuple[str, ...], help_text: str) -> Any:
+    """-o/--output, as kubectl and kubeseal spell it; formats.py checks the value."""
+    return typer.Option(
+        "--output",
+        "-o",
+        metavar="|".join(choices),
+        help=help_text,
+        show_default=False,
+        autocompletion=lambda: list(choices),
+    )
+
+
 ClusterfilesArg = Annotated[
     list[str] | None,
     typer.Argument(
@@ -131,13 +143,21 @@ ClusterfilesArg = Annotated[
 )
 def render(
     clusterfiles: ClusterfilesArg = None,
+    output: Annotated[
+        str,
+        _output_option(
+            formats.RENDER_FORMATS,
+            "yaml (the default), or json: a v1 List, and .json files with --out.",
+        ),
+    ] = "yaml",
     out: Annotated[
         str | None,
         typer.Option(
             "--out",
-            "-o",
+            "-w",
             metavar="DIR",
-            help="Write files and a kustomization.yaml to this folder instead of stdout.",
+            help="Write files and a kustomization.yaml to this folder instead of stdout. "
+            "(Up to 0.1, -o meant --out; it is now the format.)",
         ),
     ] = None,
     name: NameOption = DEFAULT_NAME,
@@ -208,6 +228,7 @@ def render(
     """
     from generator import inputs, pipeline  # imported here: keeps `--help` and `--version` fast
 
+    output_format = formats.render_format(output)
     stdin_users = [
         flag
         for flag, used in (
@@ -254,6 +275,7 @@ def render(
         keep_pull_secrets=tuple(keep_pull_secret or ()),
         patches=tuple(patch or ()),
         kustomization=out is not None,
+        output_format=output_format,
     )
     started = time.monotonic()
     if found.is_fleet:

@@ -612,6 +612,9 @@ def test_inspect_and_match_load_lazily() -> None:
     assert loaded_modules("    import generator.cli") == set()
     render = f"    from generator.cli import main; main(['render', {str(HA)!r}])"
     assert loaded_modules(render) == {"jinja2"}
+    # JSON comes from the objects, not the templates: no Jinja.
+    as_json = f"    from generator.cli import main; main(['render', {str(HA)!r}, '-o', 'json'])"
+    assert loaded_modules(as_json) == set()
     match = f"    from generator.cli import main; main(['match', {str(HA)!r}, '-i', 'x.io/a'])"
     assert loaded_modules(match) == {"generator.inspect", "generator.matching", "generator.report"}
     # Not a terminal: plain text, so rich stays out even for inspect.

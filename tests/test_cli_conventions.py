@@ -1,0 +1,246 @@
+"""The conventions kubectl, kubeseal and grep users bring: -o is the format, -w the folder,
+JSON output, and exit codes that tell "no" from "could not answer"."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import (
+    FIXTURES,
+    ROOT,
+    Cli,
+    require_tool,
+    run_script,
+    self_signed_certificate,
+)
+
+HA = FIXTURES / "ha-auth-multidoc.yaml"
+FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
+FAN_OUT = (
+    "--pull-namespace",
+    "apps",
+    "--pull-namespace",
+    "web",
+    "--service-account",
+    "builder",
+    "--alias",
+    "registry.lab:5000",
+)
+PATCHES = ("--patch", "apps/deployment/api", "--patch", "web/cronjob/report")
+
+
+def yaml_objects(text: str) -> list[Any]:
+    return [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def kustomize(folder: Path) -> list[Any]:
+    """What `kubectl kustomize` builds from a folder: the objects `kubectl apply -k` applies."""
+    kubectl = require_tool("kubectl", "kubectl is on the machine image")
+    built = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, timeout=60, check=False
+    )
+    # kustomize's stderr names files and fields, never Secret values.
+    assert built.returncode == 0, built.stderr.decode(errors="replace")[:500]
+    return yaml_objects(built.stdout.decode())
+
+
+def ok(result: Any) -> Any:
+    assert result.code == 0, result.err
+    return result
+
+
+# --- render -o json ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fan_out", [(), FAN_OUT], ids=["one Secret", "fan-out"])
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_json_holds_the_objects_of_the_yaml(cli: Cli, name: str, fan_out: tuple[str, ...]) -> None:
+    args = (str(FIXTURES / name), *fan_out)
+    as_yaml = yaml_objects(ok(cli("render", *args)).out)
+    listed = json.loads(ok(cli("render", *args, "-o", "json")).out)
+    assert sorted(listed) == ["apiVersion", "items", "kind"]
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
+    # Compared without printing: the objects hold (test) credentials.
+    same = listed["items"] == as_yaml
+    assert same, "the JSON List holds other objects than the YAML stream"
+
+
+def test_yaml_is_the_default_and_output_yaml_says_so(cli: Cli) -> None:
+    default = ok(cli("render", str(HA))).out
+    same = ok(cli("render", str(HA), "-o", "yaml")).out == default
+    assert same, "-o yaml differs from the default"
+    same = ok(cli("render", str(HA), "--output", "yaml")).out == default
+    assert same, "--output yaml differs from the default"
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_json_is_sorted_indented_and_ends_in_a_newline(cli: Cli, flag: str) -> None:
+    text = ok(cli("render", str(HA), *FAN_OUT, flag, "json")).out
+    assert text.endswith("\n}\n")  # one trailing newline
+    assert text.startswith('{\n  "apiVersion": "v1",\n  "items": [\n    {\n')
+    # The same text json.dumps gives with sorted keys and a two-space indent.
+    canonical = json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    same = text == canonical
+    assert same, "the JSON is not sorted with a two-space indent"
+
+
+def test_json_is_byte_stable_across_processes(tmp_path: Path) -> None:
+    runs = {
+        ok(run_script("render", str(HA), *FAN_OUT, "-o", "json", cwd=tmp_path)).out
+        for _ in range(2)
+    }
+    assert len(runs) == 1, "two runs gave different bytes"
+
+
+def test_json_folder_builds_with_kubectl_kustomize(cli: Cli, tmp_path: Path) -> None:
+    as_yaml, as_json = tmp_path / "yaml", tmp_path / "json"
+    ok(cli("render", str(HA), *FAN_OUT, *PATCHES, "--out", str(as_yaml)))
+    ok(cli("render", str(HA), *FAN_OUT, *PATCHES, "-o", "json", "--out", str(as_json)))
+    written = sorted(p.relative_to(as_json).as_posix() for p in as_json.rglob("*") if p.is_file())
+    assert written == [
+        ".gen-secret-files",
+        "kustomization.yaml",  # kustomize finds it by this name only
+        "patches/apps/deployment-api.json",
+        "patches/web/cronjob-report.json",
+        "pull-secrets.json",
+        "secret.json",
+    ]
+    (kustomization,) = yaml_objects((as_json / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["secret.json", "pull-secrets.json"]
+    built_yaml, built_json = kustomize(as_yaml), kustomize(as_json)
+    count = len(built_json)  # not len() in the assert: pytest would print the Secrets
+    assert count == 1 + 2 + 2  # the Secret, and a pull copy and a ServiceAccount per namespace
+    same = built_json == built_yaml
+    assert same, "kustomize builds other objects from the JSON folder than from the YAML one"
+    for patch in ("apps/deployment-api", "web/cronjob-report"):
+        from_json = json.loads((as_json / f"patches/{patch}.json").read_text())
+        (from_yaml,) = yaml_objects((as_yaml / f"patches/{patch}.yaml").read_text())
+        assert from_json == from_yaml, f"patch {patch} differs"
+
+
+def test_json_files_are_lists_and_written_as_safely_as_yaml(cli: Cli, tmp_path: Path) -> None:
+    ok(cli("render", str(HA), "-o", "json", "--out", str(tmp_path)))
+    secret = json.loads((tmp_path / "secret.json").read_text())
+    assert (secret["kind"], [i["kind"] for i in secret["items"]]) == ("List", ["Secret"])
+    assert (tmp_path / "secret.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_switching_format_replaces_the_files_of_the_other(cli: Cli, tmp_path: Path) -> None:
+    ok(cli("render", str(HA), *FAN_OUT, "--out", str(tmp_path)))
+    before = kustomize(tmp_path)
+    ok(cli("render", str(HA), *FAN_OUT, "-w", str(tmp_path), "-o", "json"))
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert visible == ["kustomization.yaml", "pull-secrets.json", "secret.json"]
+    same = kustomize(tmp_path) == before
+    assert same, "the objects changed with the format"
+    ok(cli("render", str(HA), *FAN_OUT, "-w", str(tmp_path)))
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert visible == ["kustomization.yaml", "pull-secrets.yaml", "secret.yaml"]
+
+
+def test_fleet_writes_json_per_cluster(cli: Cli, tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    for name in ("east", "west"):
+        (fleet / name).mkdir(parents=True)
+        text = HA.read_text().replace("name: prod-east", f"name: {name}")
+        (fleet / name / "Clusterfile").write_text(text)
+    out = tmp_path / "out"
+    ok(cli("render", str(fleet), "-o", "json", "-w", str(out)))
+    for name in ("east", "west"):
+        (secret,) = kustomize(out / name)
+        assert secret["metadata"]["labels"]["app.kubernetes.io/instance"] == name
+
+
+def test_sealed_json_holds_sealed_secrets_only(cli: Cli, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    year = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=365)
+    cert = tmp_path / "cert.pem"
+    cert.write_bytes(self_signed_certificate(key.public_key(), key, year))
+    args = (str(HA), "--pull-namespace", "apps", "--seal-cert", str(cert))
+    listed = json.loads(ok(cli("render", *args, "-o", "json")).out)
+    from_yaml = yaml_objects(ok(cli("render", *args)).out)
+    kinds = [(o["kind"], o["metadata"]) for o in listed["items"]]
+    assert kinds == [(o["kind"], o["metadata"]) for o in from_yaml]
+    assert [k for k, _ in kinds] == ["SealedSecret", "SealedSecret", "ServiceAccount"]
+    # Fresh ciphertext on every run; the keys it covers are the same.
+    sealed = [sorted(o["spec"]["encryptedData"]) for o in listed["items"][:2]]
+    assert sealed == [sorted(o["spec"]["encryptedData"]) for o in from_yaml[:2]]
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_a_list_built_item_by_item_is_what_json_dumps_gives(count: int) -> None:
+    from generator.jsonout import object_list
+    from generator.objects import ServiceAccountObject
+
+    labels = (("a", "b\nc"), ("é", '"'))  # a newline and a quote inside strings
+    accounts = [ServiceAccountObject(f"sa-{i}", "ns", labels, ("x", "y")) for i in range(count)]
+    whole = {"apiVersion": "v1", "kind": "List", "items": [a.expected() for a in accounts]}
+    expected = json.dumps(whole, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert object_list(accounts) == expected
+
+
+# --- -o is the format, -w the folder ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["prod/", "out", ".", "YAML", "table", "text", ""], ids=repr)
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_render_o_with_a_folder_says_what_changed(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("render", str(HA), flag, value)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "gen-secret: error: -o/--output is the output format now, yaml or json; "
+        "write files to a folder with --out DIR or -w DIR\n"
+    )
+    assert list(tmp_path.iterdir()) == [], "nothing is written"
+
+
+def test_render_o_is_checked_before_anything_is_read(cli: Cli) -> None:
+    # An old `-o DIR` on a pipeline must not swallow stdin first, or fail on the Clusterfile.
+    result = cli("render", str(FIXTURES / "does-not-exist.yaml"), "-o", "prod/")
+    assert result.code == 2
+    assert "-o/--output is the output format now" in result.err
+
+
+@pytest.mark.parametrize("flag", ["--out", "-w"])
+def test_w_is_short_for_out(cli: Cli, tmp_path: Path, flag: str) -> None:
+    ok(cli("render", str(HA), flag, str(tmp_path / "rendered")))
+    assert sorted(p.name for p in (tmp_path / "rendered").iterdir()) == [
+        ".gen-secret-files",
+        "kustomization.yaml",
+        "secret.yaml",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["render", str(FIXTURES / "does-not-exist.yaml"), "-o", "json"], 1),
+        (["render", str(HA), "-o", "json", "--name", "Bad_Name"], 1),
+        (["render", str(HA), "-o", "json", "--patch", "deployment/web"], 2),
+        (["render", str(HA), "-o", "json", "--no-such-option"], 2),
+    ],
+    ids=["missing Clusterfile", "bad --name", "--patch without --out", "unknown option"],
+)
+def test_render_keeps_its_exit_codes_with_json(cli: Cli, args: list[str], code: int) -> None:
+    result = cli(*args)
+    assert (result.code, result.out) == (code, "")
+
+
+def test_help_says_o_is_the_format_and_w_the_folder() -> None:
+    help_text = (ROOT / "tests/golden/help/render.txt").read_text()
+    assert re.search(r"^  -o, --output yaml\|json ", help_text, re.MULTILINE)
+    assert re.search(r"^  -w, --out DIR ", help_text, re.MULTILINE)
+    assert "Up to 0.1, -o meant --out; it is now the format." in " ".join(help_text.split())
