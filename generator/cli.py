@@ -10,7 +10,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -62,13 +61,6 @@ def _root(
     """
 
 
-class OutputFormat(StrEnum):
-    """How `inspect` and `match` print: text (a table on a terminal) or JSON for scripts."""
-
-    text = "text"
-    json = "json"
-
-
 # Options that every command shares, defined once so their names and help never drift apart.
 ClusterfileArg = Annotated[
     str | None,
@@ -108,10 +100,6 @@ AliasOption = Annotated[
         help="Another name the registry answers to, as an extra auths key (exact port; "
         "'*' globs a label). Repeatable.",
     ),
-]
-OutputOption = Annotated[
-    OutputFormat,
-    typer.Option("--output", help="text (a table on a terminal) or json, for scripts."),
 ]
 
 
@@ -321,7 +309,13 @@ def inspect_command(
     password_file: PasswordFileOption = None,
     ca_file: CaFileOption = None,
     alias: AliasOption = None,
-    output: OutputOption = OutputFormat.text,
+    output: Annotated[
+        str | None,
+        _output_option(
+            formats.INSPECT_FORMATS,
+            "table, plain lines, or json (default: a table on a terminal, else plain).",
+        ),
+    ] = None,
 ) -> None:
     """Show what the Secret would hold, with the password masked.
 
@@ -330,6 +324,9 @@ def inspect_command(
     from generator import pipeline, report
     from generator.inspect import summarise
 
+    output_format = formats.inspect_format(output)
+    if output_format is None:
+        output_format = "table" if sys.stdout.isatty() else "plain"
     source, data, request = read_request(
         clusterfile, name, namespace, username, password_stdin, password_file, ca_file, alias
     )
@@ -339,9 +336,9 @@ def inspect_command(
     )
     for line in summary.warnings:
         say("warning", line)
-    if output is OutputFormat.json:
+    if output_format == "json":
         write_stdout(report.to_json(summary.as_dict()))
-    elif sys.stdout.isatty():
+    elif output_format == "table":
         report.print_inspect_table(summary, sys.stdout)
     else:
         write_stdout(report.inspect_text(summary))
@@ -367,7 +364,9 @@ def match_command(
     password_file: PasswordFileOption = None,
     ca_file: CaFileOption = None,
     alias: AliasOption = None,
-    output: OutputOption = OutputFormat.text,
+    output: Annotated[
+        str, _output_option(formats.MATCH_FORMATS, "plain lines (the default) or json.")
+    ] = "plain",
 ) -> None:
     """Say which auths key the kubelet would use for each image, or why none matches.
 
@@ -379,6 +378,7 @@ def match_command(
     from generator.inspect import secret_auths
     from generator.matching import match, parse_image
 
+    output_format = formats.match_format(output)
     if not images:
         raise UsageError("give at least one --image REF")
     # Invalid references fail first, before the Clusterfile is read: exit code 2.
@@ -389,7 +389,7 @@ def match_command(
     prepared = pipeline.prepare(data, source, request)
     entries = secret_auths(prepared.cluster, prepared.options)
     results = [match(reference, entries) for reference in references]
-    if output is OutputFormat.json:
+    if output_format == "json":
         document = {
             "secret": {"name": request.name, "namespace": request.namespace},
             "images": [report.match_dict(result, entries) for result in results],

@@ -17,10 +17,12 @@ from tests.conftest import (
     FIXTURES,
     ROOT,
     Cli,
+    gen_secret_script,
     require_tool,
     run_script,
     self_signed_certificate,
 )
+from tests.test_inspect_match_cli import read_pty
 
 HA = FIXTURES / "ha-auth-multidoc.yaml"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
@@ -244,3 +246,67 @@ def test_help_says_o_is_the_format_and_w_the_folder() -> None:
     assert re.search(r"^  -o, --output yaml\|json ", help_text, re.MULTILINE)
     assert re.search(r"^  -w, --out DIR ", help_text, re.MULTILINE)
     assert "Up to 0.1, -o meant --out; it is now the format." in " ".join(help_text.split())
+
+
+# --- inspect -o table|plain|json, match -o plain|json ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shape"),
+    [("plain", "plain"), ("text", "plain"), ("json", "json"), ("table", "table")],
+)
+def test_inspect_output_in_a_pipe(cli: Cli, value: str, shape: str) -> None:
+    default = ok(cli("inspect", str(HA))).out
+    out = ok(cli("inspect", str(HA), "-o", value)).out
+    if shape == "plain":
+        assert out == default  # without -o, and with the old `text`, a pipe gets plain lines
+    elif shape == "json":
+        assert json.loads(out)["cluster"] == "prod-east"
+    else:
+        assert "Secret kube-system/sealer-registry" in out
+        assert re.search(r"│ Password\s+│ \*{8}\s+│", out), "no table"
+
+
+@pytest.mark.parametrize(
+    ("value", "table"), [(None, True), ("text", True), ("table", True), ("plain", False)]
+)
+def test_inspect_output_on_a_terminal(value: str | None, table: bool) -> None:
+    option = ["-o", value] if value else []
+    code, out = read_pty([gen_secret_script(), "inspect", str(HA), *option])
+    assert code == 0
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert ("│ Password" in out) is table
+    assert ("Password:    ********" in out) is not table
+
+
+@pytest.mark.parametrize("value", [None, "plain", "text"])
+def test_match_plain_is_the_default_and_text_its_old_name(cli: Cli, value: str | None) -> None:
+    option = ("-o", value) if value else ()
+    result = cli("match", str(HA), "-i", "sea.hub:5000/app", *option)
+    assert (result.code, result.out) == (
+        0,
+        "sea.hub:5000/app (sea.hub:5000/app:latest): served by sea.hub:5000\n",
+    )
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_match_json_by_either_flag(cli: Cli, flag: str) -> None:
+    result = ok(cli("match", str(HA), "-i", "sea.hub:5000/app", flag, "json"))
+    assert json.loads(result.out)["images"][0]["served"] is True
+
+
+@pytest.mark.parametrize(
+    ("command", "value", "message"),
+    [
+        ("inspect", "yaml", "-o/--output must be table, plain or json"),
+        ("inspect", "JSON", "-o/--output must be table, plain or json"),
+        ("match", "table", "-o/--output must be plain or json"),
+        ("match", "yaml", "-o/--output must be plain or json"),
+    ],
+)
+def test_a_format_a_command_cannot_print_is_a_usage_error(
+    cli: Cli, command: str, value: str, message: str
+) -> None:
+    extra = ("-i", "sea.hub:5000/app") if command == "match" else ()
+    result = cli(command, str(HA), *extra, "-o", value)
+    assert (result.code, result.out, result.err) == (2, "", f"gen-secret: error: {message}\n")

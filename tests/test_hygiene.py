@@ -195,6 +195,12 @@ COMMANDS: dict[str, Command] = {
         )
     ),
     "match, invalid image": Command(("match", "{clusterfile}", "--image", "UPPER/Case"), code=2),
+    "match, the password as -o": Command(
+        ("match", "{clusterfile}", "--image", "sea.hub:5000/app", "-o", "{password}"), code=2
+    ),
+    "inspect, the password as -o": Command(
+        ("inspect", "{clusterfile}", "-o", "{password}"), code=2
+    ),
     "inspect, the password typed as an extra argument": Command(
         ("inspect", "{clusterfile}", "{password}"), code=2
     ),

@@ -569,7 +569,7 @@ complete_words gen-secret inspect --output ''
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["inspect", "--image", "text json"]
+    assert proc.stdout.splitlines() == ["inspect", "--image", "table plain json"]
 
 
 def test_install_completion_writes_to_the_users_shell_files(tmp_path: Path) -> None:
