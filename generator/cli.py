@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from generator import __version__, formats
+from generator import __version__, exitcodes, formats
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, STDIN, Scope
 from generator.errors import GenSecretError, UsageError
 
@@ -127,7 +127,9 @@ ClusterfilesArg = Annotated[
 
 
 @app.command(
-    epilog="Example: gen-secret render Clusterfile --pull-namespace apps --out prod/",
+    epilog=exitcodes.epilog(
+        "render", "gen-secret render Clusterfile --pull-namespace apps --out prod/"
+    ),
 )
 def render(
     clusterfiles: ClusterfilesArg = None,
@@ -299,7 +301,7 @@ def render(
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
 
 
-@app.command("inspect")
+@app.command("inspect", epilog=exitcodes.epilog("inspect"))
 def inspect_command(
     clusterfile: ClusterfileArg = None,
     name: NameOption = DEFAULT_NAME,
@@ -344,7 +346,7 @@ def inspect_command(
         write_stdout(report.inspect_text(summary))
 
 
-@app.command("match")
+@app.command("match", epilog=exitcodes.epilog("match"))
 def match_command(
     clusterfile: ClusterfileArg = None,
     images: Annotated[
@@ -370,8 +372,6 @@ def match_command(
 ) -> None:
     """Say which auths key the kubelet would use for each image, or why none matches.
 
-    Exit code 0 when the Secret serves every image, 1 when it does not, 2 for an invalid one.
-
     Example: gen-secret match Clusterfile --image sea.hub:5000/library/nginx:1.25
     """
     from generator import pipeline, report
@@ -381,7 +381,7 @@ def match_command(
     output_format = formats.match_format(output)
     if not images:
         raise UsageError("give at least one --image REF")
-    # Invalid references fail first, before the Clusterfile is read: exit code 2.
+    # Invalid references fail first, before the Clusterfile is read.
     references = [parse_image(image) for image in images]
     source, data, request = read_request(
         clusterfile, name, namespace, username, password_stdin, password_file, ca_file, alias
@@ -525,25 +525,26 @@ def _command_name(command: typer.models.CommandInfo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
     try:
         utf8_stdio()
-        command = typer.main.get_command(_app_for(sys.argv[1:] if argv is None else argv))
+        command = typer.main.get_command(_app_for(args))
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
     except GenSecretError as exc:
         say("error", str(exc))
-        return exc.exit_code
+        return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
     except typer.TyperException as exc:
         # typer's own usage errors (unknown option, bad value): exit code 2, one line.
         message = _without_values(" ".join(exc.format_message().split()))
         say("error", message or "invalid usage; see --help")
-        return exc.exit_code
+        return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         say("error", "interrupted")
         return 130
     except Exception as exc:
         # A bug, not a user's mistake: name its type only, since its text may quote input.
         say("error", f"internal error ({type(exc).__name__}); please report it")
-        return 1
+        return exitcodes.failure_code(args[0] if args else None, 1)
     if result == 130:  # typer turns a KeyboardInterrupt into exit code 130, silently
         say("error", "interrupted")
     return result if isinstance(result, int) else 0

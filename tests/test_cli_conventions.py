@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator.exitcodes import EXIT_CODES
 from tests.conftest import (
     FIXTURES,
     ROOT,
@@ -310,3 +311,145 @@ def test_a_format_a_command_cannot_print_is_a_usage_error(
     extra = ("-i", "sea.hub:5000/app") if command == "match" else ()
     result = cli(command, str(HA), *extra, "-o", value)
     assert (result.code, result.out, result.err) == (2, "", f"gen-secret: error: {message}\n")
+
+
+# --- match: 0 served, 1 not served, 2 trouble -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code"),
+    [
+        (["-i", "sea.hub:5000/app"], b"", 0),
+        (["-i", "sea.hub:5000/app", "-i", "sea.hub:5000/other:2"], b"", 0),
+        (["-i", "sea.hub:5000/app", "-i", "busybox"], b"", 1),
+        (["-i", "sea.hub:5001/app", "-o", "json"], b"", 1),
+        (["-i", "UPPER/Case"], b"", 2),
+        (["-i", "sea.hub:5000/app", "-i", ""], b"", 2),
+        (["-i", "sea.hub:5000/app", "--name", "Bad_Name"], b"", 2),
+        (["-i", "sea.hub:5000/app", "--ca-file", "/no/such/ca.crt"], b"", 2),
+        (["-i", "sea.hub:5000/app", "--password-stdin"], b"", 2),  # an empty password
+        (["-i", "sea.hub:5000/app", "-o", "yaml"], b"", 2),
+        (["-i", "sea.hub:5000/app", "--no-such-option"], b"", 2),
+        ([], b"", 2),  # no --image
+    ],
+    ids=[
+        "served",
+        "all served",
+        "one not served",
+        "not served, json",
+        "invalid image",
+        "empty image",
+        "bad --name",
+        "missing --ca-file",
+        "empty --password-stdin",
+        "bad -o",
+        "unknown option",
+        "no image",
+    ],
+)
+def test_match_exit_codes(cli: Cli, args: list[str], stdin: bytes, code: int) -> None:
+    result = cli("match", str(HA), *args, stdin=stdin)
+    assert result.code == code, result.err
+
+
+@pytest.mark.parametrize(
+    "clusterfile",
+    [
+        "does-not-exist.yaml",
+        "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: {name: x}\nspec: {registry: 7}\n",
+        "kind: [unclosed\n",
+    ],
+    ids=["missing", "wrong type", "not YAML"],
+)
+@pytest.mark.parametrize(("command", "code"), [("match", 2), ("inspect", 1), ("render", 1)])
+def test_a_bad_clusterfile_is_trouble_for_match_and_an_error_elsewhere(
+    cli: Cli, tmp_path: Path, clusterfile: str, command: str, code: int
+) -> None:
+    path = tmp_path / "Clusterfile"
+    if clusterfile != "does-not-exist.yaml":
+        path.write_text(clusterfile)
+    extra = ["-i", "sea.hub:5000/app"] if command == "match" else []
+    result = cli(command, str(path), *extra)
+    assert (result.code, result.out) == (code, "")
+    assert result.err.startswith("gen-secret: error: ")
+
+
+@pytest.mark.parametrize(("command", "code"), [("match", 2), ("inspect", 1), ("render", 1)])
+def test_an_internal_error_is_trouble_for_match(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, command: str, code: int
+) -> None:
+    from generator import pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "prepare", broken)
+    monkeypatch.setattr(pipeline, "run", broken)
+    extra = ["-i", "sea.hub:5000/app"] if command == "match" else []
+    result = cli(command, str(HA), *extra)
+    assert result.code == code
+    assert result.err == "gen-secret: error: internal error (RuntimeError); please report it\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["-i", "sea.hub:5000/app"], 0),
+        (["-i", "busybox"], 1),
+        (["-i", "UPPER"], 2),
+        (["-i", "sea.hub:5000/app", "--ca-file", "/no/such/ca.crt"], 2),
+    ],
+)
+def test_match_exit_codes_of_the_installed_script(args: list[str], code: int) -> None:
+    assert run_script("match", str(HA), *args).code == code
+
+
+# --- one exit-code table per command, in --help and in the README ---------------------------
+
+
+def readme_tables() -> dict[str, list[tuple[str, str]]]:
+    """`### \\`gen-secret CMD\\`` and its `| code | when |` rows, from the README's Exit codes."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for block in section.split("\n### ")[1:]:
+        heading, _, body = block.partition("\n")
+        command = heading.strip("`").removeprefix("gen-secret ")
+        rows = [line.strip("|").split("|") for line in body.splitlines() if line.startswith("|")]
+        tables[command] = [(c.strip(" `"), w.strip()) for c, w in rows[2:]]
+    return tables
+
+
+def commands() -> list[str]:
+    from generator.cli import _command_name, app
+
+    return [_command_name(c) for c in app.registered_commands]
+
+
+def test_every_command_has_an_exit_code_table() -> None:
+    # A new command adds its rows to generator/exitcodes.py and its table to the README.
+    assert sorted(EXIT_CODES) == sorted(commands())
+    assert sorted(readme_tables()) == sorted(commands())
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODES))
+def test_readme_table_is_the_help_table(command: str) -> None:
+    assert readme_tables()[command] == list(EXIT_CODES[command])
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODES))
+@pytest.mark.parametrize("rich", [True, False], ids=["rich help", "plain help"])
+def test_help_shows_the_exit_code_table(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, command: str, rich: bool
+) -> None:
+    if rich:  # what users see: typer's rich help, here 80 columns wide
+        monkeypatch.setenv("COLUMNS", "80")
+        monkeypatch.setenv("NO_COLOR", "1")
+        text = ok(cli(command, "--help")).out
+    else:  # click's plain help, as the goldens hold it
+        text = (ROOT / f"tests/golden/help/{command}.txt").read_text()
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index("Exit codes:")
+    rows = [re.split(r"\s{2,}", line, maxsplit=1) for line in lines[start + 1 :]]
+    shown = [tuple(row) for row in rows[: len(EXIT_CODES[command])]]
+    assert shown == list(EXIT_CODES[command])
