@@ -10,13 +10,12 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from generator import __version__
+from generator import __version__, exitcodes, formats
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, STDIN, Scope
 from generator.errors import GenSecretError, UsageError
 
@@ -60,13 +59,6 @@ def _root(
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
-
-
-class OutputFormat(StrEnum):
-    """How `inspect` and `match` print: text (a table on a terminal) or JSON for scripts."""
-
-    text = "text"
-    json = "json"
 
 
 # Options that every command shares, defined once so their names and help never drift apart.
@@ -118,10 +110,18 @@ ClusterOption = Annotated[
         show_default=False,
     ),
 ]
-OutputOption = Annotated[
-    OutputFormat,
-    typer.Option("--output", help="text (a table on a terminal) or json, for scripts."),
-]
+
+
+def _output_option(choices: tuple[str, ...], help_text: str) -> Any:
+    """-o/--output, as kubectl and kubeseal spell it; formats.py checks the value."""
+    return typer.Option(
+        "--output",
+        "-o",
+        metavar="|".join(choices),
+        help=help_text,
+        show_default=False,
+        autocompletion=lambda: list(choices),
+    )
 
 
 ClusterfilesArg = Annotated[
@@ -136,18 +136,28 @@ ClusterfilesArg = Annotated[
 
 
 @app.command(
-    epilog="Example: gen-secret render Clusterfile --pull-namespace apps --out prod/",
+    epilog=exitcodes.epilog(
+        "render", "gen-secret render Clusterfile --pull-namespace apps --out prod/"
+    ),
 )
 def render(
     clusterfiles: ClusterfilesArg = None,
     cluster: ClusterOption = None,
+    output: Annotated[
+        str,
+        _output_option(
+            formats.RENDER_FORMATS,
+            "yaml (the default), or json: a v1 List, and .json files with --out.",
+        ),
+    ] = "yaml",
     out: Annotated[
         str | None,
         typer.Option(
             "--out",
-            "-o",
+            "-w",
             metavar="DIR",
-            help="Write files and a kustomization.yaml to this folder instead of stdout.",
+            help="Write files and a kustomization.yaml to this folder instead of stdout. "
+            "(Up to 0.1, -o meant --out; it is now the format.)",
         ),
     ] = None,
     name: NameOption = DEFAULT_NAME,
@@ -218,6 +228,7 @@ def render(
     """
     from generator import inputs, pipeline  # imported here: keeps `--help` and `--version` fast
 
+    output_format = formats.render_format(output)
     stdin_users = [
         flag
         for flag, used in (
@@ -265,6 +276,7 @@ def render(
         patches=tuple(patch or ()),
         kustomization=out is not None,
         cluster=cluster,
+        output_format=output_format,
     )
     started = time.monotonic()
     if found.is_fleet:
@@ -301,7 +313,7 @@ def render(
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
 
 
-@app.command("inspect")
+@app.command("inspect", epilog=exitcodes.epilog("inspect"))
 def inspect_command(
     clusterfile: ClusterfileArg = None,
     cluster: ClusterOption = None,
@@ -312,7 +324,13 @@ def inspect_command(
     password_file: PasswordFileOption = None,
     ca_file: CaFileOption = None,
     alias: AliasOption = None,
-    output: OutputOption = OutputFormat.text,
+    output: Annotated[
+        str | None,
+        _output_option(
+            formats.INSPECT_FORMATS,
+            "table, plain lines, or json (default: a table on a terminal, else plain).",
+        ),
+    ] = None,
 ) -> None:
     """Show what the Secret would hold, with the password masked.
 
@@ -321,6 +339,9 @@ def inspect_command(
     from generator import pipeline, report
     from generator.inspect import summarise
 
+    output_format = formats.inspect_format(output)
+    if output_format is None:
+        output_format = "table" if sys.stdout.isatty() else "plain"
     source, data, request = read_request(
         clusterfile,
         name,
@@ -339,15 +360,15 @@ def inspect_command(
     for line in summary.warnings:
         say("warning", line)
     terminal_notes([summary.notes])
-    if output is OutputFormat.json:
+    if output_format == "json":
         write_stdout(report.to_json(summary.as_dict()))
-    elif sys.stdout.isatty():
+    elif output_format == "table":
         report.print_inspect_table(summary, sys.stdout)
     else:
         write_stdout(report.inspect_text(summary))
 
 
-@app.command("match")
+@app.command("match", epilog=exitcodes.epilog("match"))
 def match_command(
     clusterfile: ClusterfileArg = None,
     cluster: ClusterOption = None,
@@ -368,11 +389,11 @@ def match_command(
     password_file: PasswordFileOption = None,
     ca_file: CaFileOption = None,
     alias: AliasOption = None,
-    output: OutputOption = OutputFormat.text,
+    output: Annotated[
+        str, _output_option(formats.MATCH_FORMATS, "plain lines (the default) or json.")
+    ] = "plain",
 ) -> None:
     """Say which auths key the kubelet would use for each image, or why none matches.
-
-    Exit code 0 when the Secret serves every image, 1 when it does not, 2 for an invalid one.
 
     Example: gen-secret match Clusterfile --image sea.hub:5000/library/nginx:1.25
     """
@@ -380,9 +401,10 @@ def match_command(
     from generator.inspect import secret_auths
     from generator.matching import match, parse_image
 
+    output_format = formats.match_format(output)
     if not images:
         raise UsageError("give at least one --image REF")
-    # Invalid references fail first, before the Clusterfile is read: exit code 2.
+    # Invalid references fail first, before the Clusterfile is read.
     references = [parse_image(image) for image in images]
     source, data, request = read_request(
         clusterfile,
@@ -398,7 +420,7 @@ def match_command(
     prepared = pipeline.prepare(data, source, request)
     entries = secret_auths(prepared.cluster, prepared.options)
     results = [match(reference, entries) for reference in references]
-    if output is OutputFormat.json:
+    if output_format == "json":
         document = {
             "secret": {"name": request.name, "namespace": request.namespace},
             "images": [report.match_dict(result, entries) for result in results],
@@ -548,25 +570,26 @@ def _command_name(command: typer.models.CommandInfo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
     try:
         utf8_stdio()
-        command = typer.main.get_command(_app_for(sys.argv[1:] if argv is None else argv))
+        command = typer.main.get_command(_app_for(args))
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
     except GenSecretError as exc:
         say("error", str(exc))
-        return exc.exit_code
+        return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
     except typer.TyperException as exc:
         # typer's own usage errors (unknown option, bad value): exit code 2, one line.
         message = _without_values(" ".join(exc.format_message().split()))
         say("error", message or "invalid usage; see --help")
-        return exc.exit_code
+        return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         say("error", "interrupted")
         return 130
     except Exception as exc:
         # A bug, not a user's mistake: name its type only, since its text may quote input.
         say("error", f"internal error ({type(exc).__name__}); please report it")
-        return 1
+        return exitcodes.failure_code(args[0] if args else None, 1)
     if result == 130:  # typer turns a KeyboardInterrupt into exit code 130, silently
         say("error", "interrupted")
     return result if isinstance(result, int) else 0

@@ -7,3 +7,5 @@ DEFAULT_NAMESPACE = "kube-system"
 STDIN = "-"
 # Where a SealedSecret may be unsealed (sealed-secrets' scopes).
 Scope = Literal["strict", "namespace-wide", "cluster-wide"]
+# How `render` writes the objects: YAML documents, or JSON (a v1 List; .json files).
+RenderFormat = Literal["yaml", "json"]

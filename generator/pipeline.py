@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from generator.certs import CaCertificate, discover_ca, load_ca
 from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
-from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
+from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, RenderFormat, Scope
 from generator.errors import GenSecretError
 from generator.interrupts import held
 from generator.names import check_namespace, check_object_name
@@ -40,6 +40,7 @@ class Request:
     ca_node_paths: bool = True
     # Files for --out get a kustomization.yaml; stdout does without.
     kustomization: bool = True
+    output_format: RenderFormat = "yaml"
     seal_cert: Path | None = None
     seal_scope: Scope = "strict"
     aliases: tuple[str, ...] = ()
@@ -56,7 +57,10 @@ class Request:
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Result:
-    """Rendered files, the stdout stream, and what to tell the user on stderr."""
+    """Rendered files, the stdout stream, and what to tell the user on stderr.
+
+    JSON for stdout has no files: its stream is built from the objects, not joined from files.
+    """
 
     cluster: str
     source: str
@@ -64,10 +68,15 @@ class Result:
     files: dict[str, str] = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    output_format: RenderFormat = "yaml"
 
     @property
     def stream(self) -> str:
         """The objects as one stream for stdout; built only when asked, it is large in fan-out."""
+        if self.output_format == "json":
+            from generator.jsonout import json_stream
+
+            return json_stream(self.context)
         from generator.render import stream
 
         return stream(self.context, self.files)
@@ -293,11 +302,21 @@ def _render_one(
 
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
+    files = _render_files(context, request)
+    name = prepared.cluster.name or folder_for_unnamed(source)
+    return Result(name, source, context, files, warnings, prepared.notes, request.output_format)
+
+
+def _render_files(context: RenderContext, request: Request) -> dict[str, str]:
+    if request.output_format == "json":
+        if not request.kustomization:
+            return {}  # stdout: Result.stream builds the List from the objects
+        from generator.jsonout import render_json_files
+
+        return render_json_files(context)
     from generator.render import render  # Jinja loads only for commands that render
 
-    files = render(context, with_kustomization=request.kustomization)
-    name = prepared.cluster.name or folder_for_unnamed(source)
-    return Result(name, source, context, files, warnings, prepared.notes)
+    return render(context, with_kustomization=request.kustomization)
 
 
 def folder_for_unnamed(source: str) -> str:

@@ -133,11 +133,15 @@ def render(context: RenderContext, *, with_kustomization: bool = True) -> dict[s
             check_reads_back("---\n".join(texts[batch]), expected)
         files[output.path] = "---\n".join(texts)
     if with_kustomization:
-        files[KUSTOMIZATION] = env.get_template("kustomization.yaml.j2").render(
-            resources=context.resources
-        )
-        check_reads_back(files[KUSTOMIZATION], [kustomization(context.resources)])
+        files[KUSTOMIZATION] = render_kustomization(context.resources)
     return files
+
+
+def render_kustomization(resources: tuple[str, ...]) -> str:
+    """The kustomization.yaml that lists these files, checked like every rendered file."""
+    text = environment().get_template("kustomization.yaml.j2").render(resources=resources)
+    check_reads_back(text, [kustomization(resources)])
+    return text
 
 
 def stream(context: RenderContext, files: dict[str, str]) -> str:

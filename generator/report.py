@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
+
+# One JSON style for every command: render's, inspect's and match's.
+from generator.jsonout import to_json as to_json
 
 if TYPE_CHECKING:
     from generator.clusterfile import Credentials
     from generator.inspect import CaSummary, Summary
     from generator.matching import MatchResult
-
-
-def to_json(value: object) -> str:
-    """Stable JSON: sorted keys, two-space indent, UTF-8 text, one trailing newline."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _password(summary: Summary) -> str:

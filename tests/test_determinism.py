@@ -58,6 +58,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], int]] = {
     "render": (("render", "{clusterfile}"), 0),
     "render a fixture": (("render", str(FIXTURES / "ha-auth-multidoc.yaml")), 0),
     "render --out": (("render", "{clusterfile}", "--out", "{out}"), 0),
+    "render -o json": (("render", "{clusterfile}", "-o", "json"), 0),
+    "render -o json --out": (("render", "{clusterfile}", "-o", "json", "-w", "{out}"), 0),
     "render pull copies and patches --out": (
         (
             "render",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
+import json
 import logging
 import os
 import traceback
@@ -99,6 +100,27 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "render to stdout": Command(("render", "{clusterfile}"), stdout_is_secret=True),
     "render --out": Command(("render", "{clusterfile}", "--out", "{out}")),
+    "render -o json": Command(("render", "{clusterfile}", "-o", "json"), stdout_is_secret=True),
+    "render -o json --out, pull copies and patches": Command(
+        (
+            "render",
+            "{clusterfile}",
+            "-o",
+            "json",
+            "--pull-namespace",
+            "apps",
+            "--patch",
+            "apps/deployment/web",
+            "-w",
+            "{out}",
+        )
+    ),
+    "render -o json --seal-cert": Command(
+        ("render", "{clusterfile}", "-o", "json", "--seal-cert", "{seal_cert}")
+    ),
+    "render, the password where -o once took a folder": Command(
+        ("render", "{clusterfile}", "-o", "{password}"), code=2
+    ),
     "render from stdin": Command(
         ("render", "-"), stdin="{clusterfile_text}", stdout_is_secret=True
     ),
@@ -173,6 +195,12 @@ COMMANDS: dict[str, Command] = {
         )
     ),
     "match, invalid image": Command(("match", "{clusterfile}", "--image", "UPPER/Case"), code=2),
+    "match, the password as -o": Command(
+        ("match", "{clusterfile}", "--image", "sea.hub:5000/app", "-o", "{password}"), code=2
+    ),
+    "inspect, the password as -o": Command(
+        ("inspect", "{clusterfile}", "-o", "{password}"), code=2
+    ),
     "inspect, the password typed as an extra argument": Command(
         ("inspect", "{clusterfile}", "{password}"), code=2
     ),
@@ -263,10 +291,15 @@ def check_written_file(path: Path) -> None:
     """Only Secrets carry the password; kustomizations, patches, ServiceAccounts and sealed
     values do not (a SealedSecret holds ciphertext only)."""
     text = path.read_text(encoding="utf-8")
-    if path.suffix != ".yaml":
+    if path.suffix == ".json":  # a List of objects, or one patch
+        document = json.loads(text)
+        documents = document["items"] if document.get("kind") == "List" else [document]
+    elif path.suffix == ".yaml":
+        documents = list(yaml.safe_load_all(text))
+    else:
         assert_no_secret(text, f"{path.name} in --out")
         return
-    for document in yaml.safe_load_all(text):
+    for document in documents:
         if isinstance(document, dict) and document.get("kind") == "Secret":
             continue
         assert_no_secret(repr(document), f"a {type(document).__name__} in {path.name}")
