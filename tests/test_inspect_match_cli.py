@@ -120,6 +120,7 @@ def test_inspect_json_describes_what_render_writes(cli: Cli, name: str) -> None:
     summary = json.loads(result.out)
     assert set(summary) == {
         "auths",
+        "authSources",
         "ca",
         "cluster",
         "password",
@@ -434,6 +435,9 @@ def test_match_json_shape(cli: Cli, tmp_path: Path) -> None:
         "keys": ["sea.hub:5000"],
         "anonymous": [],
         "dockerHubFallback": False,
+        "credentials": [
+            {"key": "sea.hub:5000", "try": 1, "username": "sealer", "source": "Clusterfile"}
+        ],
         "verdicts": [
             {
                 "key": "sea.hub:5000",
@@ -600,7 +604,7 @@ def test_inspect_and_match_load_lazily() -> None:
     render = f"    from generator.cli import main; main(['render', {str(HA)!r}])"
     assert loaded_modules(render) == {"jinja2"}
     match = f"    from generator.cli import main; main(['match', {str(HA)!r}, '-i', 'x.io/a'])"
-    assert loaded_modules(match) == {"generator.inspect", "generator.matching", "generator.report"}
+    assert loaded_modules(match) == {"generator.matching", "generator.report"}
     # Not a terminal: plain text, so rich stays out even for inspect.
     inspect = f"    from generator.cli import main; main(['inspect', {str(HA)!r}])"
     assert loaded_modules(inspect) == {"generator.inspect", "generator.report"}
