@@ -311,6 +311,81 @@ def render(
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
 
 
+@app.command(
+    "check",
+    epilog="Example: gen-secret check Clusterfile --out prod/",
+)
+def check_command(
+    clusterfiles: ClusterfilesArg = None,
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            "-w",
+            metavar="DIR",
+            help="The folder render wrote (or a fleet's top folder) to compare with.",
+            show_default=False,
+        ),
+    ] = "",
+    output: Annotated[
+        OutputFormat,
+        typer.Option("--output", "-o", help="text (a masked unified diff) or json."),
+    ] = OutputFormat.text,
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
+    seal_cert: SealCertOption = None,
+    seal_scope: SealScopeOption = None,
+    alias: AliasOption = None,
+    pull_namespace: PullNamespaceOption = None,
+    pull_namespaces_from: PullNamespacesFromOption = None,
+    exclude_namespace: ExcludeNamespaceOption = None,
+    service_account: ServiceAccountOption = None,
+    keep_pull_secret: KeepPullSecretOption = None,
+    patch: PatchOption = None,
+    previous_username: PreviousUsernameOption = None,
+    previous_password_stdin: PreviousPasswordStdinOption = False,
+    previous_password_file: PreviousPasswordFileOption = None,
+    merge_auths: MergeAuthsOption = None,
+    merge_auths_override: MergeOverrideOption = None,
+) -> None:
+    """Compare --out DIR with what render would write there; write nothing.
+
+    Exit code 0: nothing would change; 1: something would; 2: trouble, as diff's codes.
+
+    The diff masks every secret value, so it is safe in a CI log.
+
+    Example: gen-secret check Clusterfile --out prod/
+    """
+    if not out:
+        raise UsageError("check needs --out DIR, the folder to compare with")
+    try:
+        _, results, files = render_all(RenderArgs.of(locals()))
+        from generator import drift, report
+        from generator.output import LINK, read_tree
+
+        tree = read_tree(Path(out), files)
+        shown_as = out if out.endswith("/") else f"{out}/"
+        fleet = len(results) > 1 or "" not in results
+        found = drift.compare(
+            files, tree.files, tree.listed, fleet=fleet, shown_as=shown_as, link=LINK
+        )
+    except GenSecretError as exc:
+        exc.exit_code = 2  # diff's code for trouble: never taken for "it differs"
+        raise
+    if output is OutputFormat.json:
+        write_stdout(report.to_json(drift.as_dict(found, out)))
+    else:
+        write_stdout(drift.report_text(found))
+    for line in drift.summary(found, out):
+        say("", line)
+    if found.differs:
+        raise typer.Exit(1)
+
+
 @dataclass(frozen=True)
 class RenderArgs:
     """The options `render` and `check` share, as the command line gave them."""

@@ -39,7 +39,13 @@ HA_PASSWORD = "Sealer#2024:pw"  # the fixture's test password
 OTHER_PASSWORD = "0ther-Pa55word/for+the=cli"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
 GOLDEN_HELP = HERE / "golden" / "help"
-HELP_COMMANDS = {"root": (), "render": ("render",), "inspect": ("inspect",), "match": ("match",)}
+HELP_COMMANDS = {
+    "root": (),
+    "render": ("render",),
+    "inspect": ("inspect",),
+    "match": ("match",),
+    "check": ("check",),
+}
 
 BOTH_REGISTRIES = """\
 apiVersion: sealer.io/v2
@@ -521,6 +527,8 @@ def test_help_examples_run(
     examples = re.findall(r"Example: (gen-secret .*?)\s*$", text, re.MULTILINE)
     assert examples, f"{name} --help shows no example"
     shutil.copy(ROOT / "examples" / "Clusterfile", tmp_path / "Clusterfile")
+    if name == "check":  # its example compares with a folder render wrote before
+        assert run_script("render", "Clusterfile", "--out", "prod/", cwd=tmp_path).code == 0
     for example in examples:
         # Run the gen-secret part of a pipeline, in a folder holding the example Clusterfile.
         args = shlex.split(example.split("|")[0])[1:]
