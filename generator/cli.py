@@ -10,6 +10,8 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -22,7 +24,7 @@ from generator.errors import GenSecretError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from generator import pipeline
+    from generator import inputs, pipeline
 
 _SETTINGS: dict[str, Any] = {
     "name": "gen-secret",
@@ -124,6 +126,132 @@ def _output_option(choices: tuple[str, ...], help_text: str) -> Any:
     )
 
 
+ROTATION = "Rotating the registry password"
+MERGING = "Other registries in the same Secret"
+PreviousUsernameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--previous-username",
+        metavar="NAME",
+        help="Username of the login being rotated out (default: the current username).",
+        show_default=False,
+        rich_help_panel=ROTATION,
+    ),
+]
+PreviousPasswordStdinOption = Annotated[
+    bool,
+    typer.Option(
+        "--previous-password-stdin",
+        help="Read the password being rotated out from stdin; it stays valid under "
+        "https://<registry> until you render without it.",
+        rich_help_panel=ROTATION,
+    ),
+]
+PreviousPasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--previous-password-file",
+        metavar="FILE",
+        help="Read the password being rotated out from this file (see --previous-password-stdin).",
+        dir_okay=False,
+        rich_help_panel=ROTATION,
+    ),
+]
+MergeAuthsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--merge-auths",
+        metavar="FILE",
+        help="Add the auths entries of a docker config.json or a dockerconfigjson Secret "
+        "(kubectl get secret -o yaml/json); '-' reads stdin. Repeatable.",
+        rich_help_panel=MERGING,
+    ),
+]
+
+
+class MergeWinner(StrEnum):
+    """Which entry wins when a merged auths key is one the Clusterfile also produces."""
+
+    clusterfile = "clusterfile"
+    merged = "merged"
+
+
+MergeOverrideOption = Annotated[
+    MergeWinner | None,
+    typer.Option(
+        "--merge-auths-override",
+        metavar="WINNER",
+        help="When a merged auths key is one the Clusterfile also writes: keep the "
+        "'clusterfile' entry or take the 'merged' one (default: an error).",
+        show_default=False,
+        rich_help_panel=MERGING,
+    ),
+]
+SealCertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--seal-cert",
+        metavar="CERT",
+        help="Write SealedSecrets instead of Secrets, sealed offline with this sealed-secrets "
+        "certificate (`kubeseal --fetch-cert`).",
+    ),
+]
+SealScopeOption = Annotated[
+    Scope | None,
+    typer.Option(
+        "--seal-scope",
+        metavar="SCOPE",
+        help="Where the sealed values may be unsealed: strict (the default: only under "
+        "this name and namespace), namespace-wide (any name in it) or cluster-wide.",
+        show_default=False,
+    ),
+]
+PullNamespaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--pull-namespace", metavar="NS", help="Put a pull copy of the Secret in NS. Repeatable."
+    ),
+]
+PullNamespacesFromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pull-namespaces-from",
+        metavar="FILE",
+        help="Namespaces one a line ('-' for stdin); `kubectl get ns -o name` output works.",
+    ),
+]
+ExcludeNamespaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-namespace", metavar="GLOB", help="Leave out matching namespaces. Repeatable."
+    ),
+]
+ServiceAccountOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--service-account",
+        metavar="NAME",
+        help="ServiceAccount to write in each pull namespace (default: default). Repeatable.",
+    ),
+]
+KeepPullSecretOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep-pull-secret",
+        metavar="NAME",
+        help="Another pull secret those ServiceAccounts must keep listing. Repeatable.",
+    ),
+]
+PatchOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--patch",
+        metavar="[NS/]KIND/NAME",
+        help="Write a patch adding the Secret to this workload's pods (needs --out). Repeatable.",
+    ),
+]
+
+
 ClusterfilesArg = Annotated[
     list[str] | None,
     typer.Argument(
@@ -166,134 +294,27 @@ def render(
     password_stdin: PasswordStdinOption = False,
     password_file: PasswordFileOption = None,
     ca_file: CaFileOption = None,
-    seal_cert: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="CERT",
-            help="Write SealedSecrets instead of Secrets, sealed offline with this sealed-secrets "
-            "certificate (`kubeseal --fetch-cert`).",
-        ),
-    ] = None,
-    seal_scope: Annotated[
-        Scope | None,
-        typer.Option(
-            metavar="SCOPE",
-            help="Where the sealed values may be unsealed: strict (the default: only under "
-            "this name and namespace), namespace-wide (any name in it) or cluster-wide.",
-            show_default=False,
-        ),
-    ] = None,
+    seal_cert: SealCertOption = None,
+    seal_scope: SealScopeOption = None,
     alias: AliasOption = None,
-    pull_namespace: Annotated[
-        list[str] | None,
-        typer.Option(metavar="NS", help="Put a pull copy of the Secret in NS. Repeatable."),
-    ] = None,
-    pull_namespaces_from: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FILE",
-            help="Namespaces one a line ('-' for stdin); `kubectl get ns -o name` output works.",
-        ),
-    ] = None,
-    exclude_namespace: Annotated[
-        list[str] | None,
-        typer.Option(metavar="GLOB", help="Leave out matching namespaces. Repeatable."),
-    ] = None,
-    service_account: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="NAME",
-            help="ServiceAccount to write in each pull namespace (default: default). Repeatable.",
-        ),
-    ] = None,
-    keep_pull_secret: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="NAME",
-            help="Another pull secret those ServiceAccounts must keep listing. Repeatable.",
-        ),
-    ] = None,
-    patch: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="[NS/]KIND/NAME",
-            help="Write a patch adding the Secret to this workload's pods (needs --out). "
-            "Repeatable.",
-        ),
-    ] = None,
+    pull_namespace: PullNamespaceOption = None,
+    pull_namespaces_from: PullNamespacesFromOption = None,
+    exclude_namespace: ExcludeNamespaceOption = None,
+    service_account: ServiceAccountOption = None,
+    keep_pull_secret: KeepPullSecretOption = None,
+    patch: PatchOption = None,
+    previous_username: PreviousUsernameOption = None,
+    previous_password_stdin: PreviousPasswordStdinOption = False,
+    previous_password_file: PreviousPasswordFileOption = None,
+    merge_auths: MergeAuthsOption = None,
+    merge_auths_override: MergeOverrideOption = None,
 ) -> None:
     """Print the registry Secret as YAML, or write it to a folder.
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
-    from generator import inputs, pipeline  # imported here: keeps `--help` and `--version` fast
-
-    output_format = formats.render_format(output)
-    stdin_users = [
-        flag
-        for flag, used in (
-            ("CLUSTERFILE -", STDIN in (clusterfiles or ())),
-            ("--password-stdin", password_stdin),
-            ("--pull-namespaces-from -", pull_namespaces_from == STDIN),
-        )
-        if used
-    ]
-    check_stdin(stdin_users, password_file)
-    if seal_scope is not None and seal_cert is None:
-        raise UsageError("--seal-scope needs --seal-cert")
-    if out == "":
-        raise UsageError("--out needs a folder name (use --out . for the current folder)")
-    if patch and out is None:
-        raise UsageError("--patch writes patch files, so it needs --out DIR")
-    if (service_account or keep_pull_secret) and not (pull_namespace or pull_namespaces_from):
-        raise UsageError(
-            "--service-account and --keep-pull-secret need a --pull-namespace or "
-            "--pull-namespaces-from"
-        )
-    found = inputs.read_clusterfiles(list(clusterfiles or ()))
-    if found.is_fleet and out is None:
-        raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
-    for line in found.notes:
-        say("", line)
-    password = read_password_option(password_stdin, password_file)
-    namespace_lists: tuple[tuple[str, str], ...] = ()
-    if pull_namespaces_from is not None:
-        namespace_lists = (inputs.read_text(pull_namespaces_from),)
-    request = pipeline.Request(
-        name=name,
-        namespace=namespace,
-        username=username,
-        password=password,
-        ca_file=ca_file,
-        seal_cert=seal_cert,
-        seal_scope=seal_scope or "strict",
-        aliases=tuple(alias or ()),
-        pull_namespaces=tuple(pull_namespace or ()),
-        pull_namespace_lists=namespace_lists,
-        exclude_namespaces=tuple(exclude_namespace or ()),
-        service_accounts=tuple(service_account or ()),
-        keep_pull_secrets=tuple(keep_pull_secret or ()),
-        patches=tuple(patch or ()),
-        kustomization=out is not None,
-        cluster=cluster,
-        output_format=output_format,
-    )
     started = time.monotonic()
-    if found.is_fleet:
-        with progress(len(found.files)) as advance:
-            results = pipeline.run_fleet(found.files, request, advance)
-        files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
-    else:
-        ((source, data),) = found.files
-        results = {"": pipeline.run(data, source, request)}
-        files = results[""].files
-    for result in results.values():
-        prefix = f"{result.source}: " if found.is_fleet else ""
-        for line in result.notes:
-            say("", prefix + line)
-        for line in result.warnings:
-            say("warning", prefix + line)
-    terminal_notes([r.context.notes for r in results.values()])
+    found, results, files = render_all(RenderArgs.of(locals()))
     if out is None:
         write_stdout(results[""].stream)
         return
@@ -311,6 +332,234 @@ def render(
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
+
+
+@app.command(
+    "check",
+    epilog=exitcodes.epilog("check", "gen-secret check Clusterfile --out prod/"),
+)
+def check_command(
+    clusterfiles: ClusterfilesArg = None,
+    cluster: ClusterOption = None,
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            "-w",
+            metavar="DIR",
+            help="The folder render wrote (or a fleet's top folder) to compare with.",
+            show_default=False,
+        ),
+    ] = "",
+    output: Annotated[
+        str, _output_option(formats.CHECK_FORMATS, "text (a masked unified diff) or json.")
+    ] = "text",
+    name: NameOption = DEFAULT_NAME,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    password_file: PasswordFileOption = None,
+    ca_file: CaFileOption = None,
+    seal_cert: SealCertOption = None,
+    seal_scope: SealScopeOption = None,
+    alias: AliasOption = None,
+    pull_namespace: PullNamespaceOption = None,
+    pull_namespaces_from: PullNamespacesFromOption = None,
+    exclude_namespace: ExcludeNamespaceOption = None,
+    service_account: ServiceAccountOption = None,
+    keep_pull_secret: KeepPullSecretOption = None,
+    patch: PatchOption = None,
+    previous_username: PreviousUsernameOption = None,
+    previous_password_stdin: PreviousPasswordStdinOption = False,
+    previous_password_file: PreviousPasswordFileOption = None,
+    merge_auths: MergeAuthsOption = None,
+    merge_auths_override: MergeOverrideOption = None,
+) -> None:
+    """Compare --out DIR with what render would write there; write nothing.
+
+    The diff masks every secret value, so it is safe in a CI log.
+
+    Example: gen-secret check Clusterfile --out prod/
+    """
+    output_format = formats.check_format(output)
+    if not out:
+        raise UsageError("check needs --out DIR, the folder to compare with")
+    try:
+        # check's -o is how it reports; it compares what render writes by default, YAML.
+        _, results, files = render_all(RenderArgs.of({**locals(), "output": "yaml"}))
+        from generator import drift, report
+        from generator.output import LINK, read_tree
+
+        tree = read_tree(Path(out), files)
+        shown_as = out if out.endswith("/") else f"{out}/"
+        fleet = len(results) > 1 or "" not in results
+        found = drift.compare(
+            files, tree.files, tree.listed, fleet=fleet, shown_as=shown_as, link=LINK
+        )
+    except GenSecretError as exc:
+        exc.exit_code = 2  # diff's code for trouble: never taken for "it differs"
+        raise
+    if output_format == "json":
+        write_stdout(report.to_json(drift.as_dict(found, out)))
+    else:
+        write_stdout(drift.report_text(found))
+    for line in drift.summary(found, out):
+        say("", line)
+    if found.differs:
+        raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class RenderArgs:
+    """The options `render` and `check` share, as the command line gave them."""
+
+    clusterfiles: list[str] | None
+    cluster: str | None
+    output: str
+    out: str | None
+    name: str
+    namespace: str
+    username: str | None
+    password_stdin: bool
+    password_file: Path | None
+    ca_file: Path | None
+    seal_cert: Path | None
+    seal_scope: Scope | None
+    alias: list[str] | None
+    pull_namespace: list[str] | None
+    pull_namespaces_from: str | None
+    exclude_namespace: list[str] | None
+    service_account: list[str] | None
+    keep_pull_secret: list[str] | None
+    patch: list[str] | None
+    previous_username: str | None
+    previous_password_stdin: bool
+    previous_password_file: Path | None
+    merge_auths: list[str] | None
+    merge_auths_override: MergeWinner | None
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> "RenderArgs":
+        """From a command's parameters, by name."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def render_all(
+    args: RenderArgs,
+) -> tuple["inputs.Inputs", dict[str, "pipeline.Result"], dict[str, str]]:
+    """Check the options, read every input and render: what `render` writes, `check` compares.
+
+    Returns the inputs, the results by cluster name ("" for one Clusterfile) and the files by
+    path under --out; notes and warnings are already on stderr.
+    """
+    from generator import inputs, pipeline  # imported here: keeps `--help` and `--version` fast
+
+    output_format = formats.render_format(args.output)
+    stdin_users = [
+        flag
+        for flag, used in (
+            ("CLUSTERFILE -", STDIN in (args.clusterfiles or ())),
+            ("--password-stdin", args.password_stdin),
+            ("--previous-password-stdin", args.previous_password_stdin),
+            ("--pull-namespaces-from -", args.pull_namespaces_from == STDIN),
+            ("--merge-auths -", STDIN in (args.merge_auths or ())),
+        )
+        if used
+    ]
+    check_stdin(stdin_users, args.password_file)
+    if args.seal_scope is not None and args.seal_cert is None:
+        raise UsageError("--seal-scope needs --seal-cert")
+    if args.out == "":
+        raise UsageError("--out needs a folder name (use --out . for the current folder)")
+    if args.patch and args.out is None:
+        raise UsageError("--patch writes patch files, so it needs --out DIR")
+    if (args.service_account or args.keep_pull_secret) and not (
+        args.pull_namespace or args.pull_namespaces_from
+    ):
+        raise UsageError(
+            "--service-account and --keep-pull-secret need a --pull-namespace or "
+            "--pull-namespaces-from"
+        )
+    found = inputs.read_clusterfiles(list(args.clusterfiles or ()))
+    if found.is_fleet and args.out is None:
+        raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
+    for line in found.notes:
+        say("", line)
+    password = read_password_option(args.password_stdin, args.password_file)
+    namespace_lists: tuple[tuple[str, str], ...] = ()
+    if args.pull_namespaces_from is not None:
+        namespace_lists = (inputs.read_text(args.pull_namespaces_from),)
+    request = pipeline.Request(
+        name=args.name,
+        namespace=args.namespace,
+        username=args.username,
+        password=password,
+        ca_file=args.ca_file,
+        seal_cert=args.seal_cert,
+        seal_scope=args.seal_scope or "strict",
+        aliases=tuple(args.alias or ()),
+        pull_namespaces=tuple(args.pull_namespace or ()),
+        pull_namespace_lists=namespace_lists,
+        exclude_namespaces=tuple(args.exclude_namespace or ()),
+        service_accounts=tuple(args.service_account or ()),
+        keep_pull_secrets=tuple(args.keep_pull_secret or ()),
+        patches=tuple(args.patch or ()),
+        kustomization=args.out is not None,
+        cluster=args.cluster,
+        output_format=output_format,
+        **rotation_and_merge(
+            args.previous_username,
+            args.previous_password_stdin,
+            args.previous_password_file,
+            args.merge_auths,
+            args.merge_auths_override,
+        ),
+    )
+    if found.is_fleet:
+        with progress(len(found.files)) as advance:
+            results = pipeline.run_fleet(found.files, request, advance)
+        files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
+    else:
+        ((source, data),) = found.files
+        results = {"": pipeline.run(data, source, request)}
+        files = results[""].files
+    for result in results.values():
+        prefix = f"{result.source}: " if found.is_fleet else ""
+        for line in result.notes:
+            say("", prefix + line)
+        for line in result.warnings:
+            say("warning", prefix + line)
+    terminal_notes([r.context.terminal_notes for r in results.values()])
+    return found, results, files
+
+
+def rotation_and_merge(
+    previous_username: str | None,
+    previous_password_stdin: bool,
+    previous_password_file: Path | None,
+    merge_auths: list[str] | None,
+    merge_auths_override: MergeWinner | None,
+) -> dict[str, Any]:
+    """The Request fields of --previous-* and --merge-auths*, read from their files."""
+    from generator import inputs
+    from generator.mergeauths import MAX_MERGE_BYTES
+
+    if previous_password_stdin and previous_password_file is not None:
+        raise UsageError(
+            "--previous-password-stdin and --previous-password-file cannot be used together"
+        )
+    if merge_auths_override is not None and not merge_auths:
+        raise UsageError("--merge-auths-override needs --merge-auths")
+
+    merged = tuple(inputs.read_small(name, MAX_MERGE_BYTES) for name in merge_auths or ())
+    return {
+        "previous_username": previous_username,
+        "previous_password": read_password_option(
+            previous_password_stdin, previous_password_file, "previous password"
+        ),
+        "merge_auths": merged,
+        "merge_override": merge_auths_override.value if merge_auths_override else None,
+    }
 
 
 @app.command("inspect", epilog=exitcodes.epilog("inspect"))
@@ -331,6 +580,11 @@ def inspect_command(
             "table, plain lines, or json (default: a table on a terminal, else plain).",
         ),
     ] = None,
+    previous_username: PreviousUsernameOption = None,
+    previous_password_stdin: PreviousPasswordStdinOption = False,
+    previous_password_file: PreviousPasswordFileOption = None,
+    merge_auths: MergeAuthsOption = None,
+    merge_auths_override: MergeOverrideOption = None,
 ) -> None:
     """Show what the Secret would hold, with the password masked.
 
@@ -342,17 +596,7 @@ def inspect_command(
     output_format = formats.inspect_format(output)
     if output_format is None:
         output_format = "table" if sys.stdout.isatty() else "plain"
-    source, data, request = read_request(
-        clusterfile,
-        name,
-        namespace,
-        username,
-        password_stdin,
-        password_file,
-        ca_file,
-        alias,
-        cluster,
-    )
+    source, data, request = read_request(RequestArgs.of(locals()))
     prepared = pipeline.prepare(data, source, request)
     summary = summarise(
         prepared.cluster, prepared.options, ca_file=request.ca_file, ca_root=request.ca_root
@@ -392,13 +636,18 @@ def match_command(
     output: Annotated[
         str, _output_option(formats.MATCH_FORMATS, "plain lines (the default) or json.")
     ] = "plain",
+    previous_username: PreviousUsernameOption = None,
+    previous_password_stdin: PreviousPasswordStdinOption = False,
+    previous_password_file: PreviousPasswordFileOption = None,
+    merge_auths: MergeAuthsOption = None,
+    merge_auths_override: MergeOverrideOption = None,
 ) -> None:
-    """Say which auths key the kubelet would use for each image, or why none matches.
+    """Say which auths keys the kubelet would use for each image, or why none matches.
 
     Example: gen-secret match Clusterfile --image sea.hub:5000/library/nginx:1.25
     """
     from generator import pipeline, report
-    from generator.inspect import secret_auths
+    from generator.context import secret_entries
     from generator.matching import match, parse_image
 
     output_format = formats.match_format(output)
@@ -406,20 +655,10 @@ def match_command(
         raise UsageError("give at least one --image REF")
     # Invalid references fail first, before the Clusterfile is read.
     references = [parse_image(image) for image in images]
-    source, data, request = read_request(
-        clusterfile,
-        name,
-        namespace,
-        username,
-        password_stdin,
-        password_file,
-        ca_file,
-        alias,
-        cluster,
-    )
+    source, data, request = read_request(RequestArgs.of(locals()))
     prepared = pipeline.prepare(data, source, request)
-    entries = secret_auths(prepared.cluster, prepared.options)
-    results = [match(reference, entries) for reference in references]
+    entries = secret_entries(prepared.cluster, prepared.options)
+    results = [match(reference, entries.entries) for reference in references]
     if output_format == "json":
         document = {
             "secret": {"name": request.name, "namespace": request.namespace},
@@ -445,49 +684,78 @@ def check_stdin(stdin_users: list[str], password_file: Path | None) -> None:
         raise UsageError("--password-stdin and --password-file cannot be used together")
 
 
-def read_password_option(password_stdin: bool, password_file: Path | None) -> str | None:
+def read_password_option(
+    password_stdin: bool, password_file: Path | None, what: str = "password"
+) -> str | None:
     """The password from --password-stdin or --password-file, if either was given."""
     from generator import inputs
 
     if password_stdin:
         data = sys.stdin.buffer.read(inputs.MAX_PASSWORD_BYTES + 1)
-        return inputs.read_password(data, "stdin")
+        return inputs.read_password(data, "stdin", what)
     if password_file is not None:
         data = inputs.read_bytes(password_file, inputs.MAX_PASSWORD_BYTES)
-        return inputs.read_password(data, str(password_file))
+        return inputs.read_password(data, str(password_file), what)
     return None
 
 
-def read_request(
-    clusterfile: str | None,
-    name: str,
-    namespace: str,
-    username: str | None,
-    password_stdin: bool,
-    password_file: Path | None,
-    ca_file: Path | None,
-    aliases: list[str] | None,
-    cluster: str | None = None,
-) -> tuple[str, bytes, "pipeline.Request"]:
+@dataclass(frozen=True)
+class RequestArgs:
+    """The options `inspect` and `match` share with `render`, as the command line gave them."""
+
+    clusterfile: str | None
+    cluster: str | None
+    name: str
+    namespace: str
+    username: str | None
+    password_stdin: bool
+    password_file: Path | None
+    ca_file: Path | None
+    alias: list[str] | None
+    previous_username: str | None
+    previous_password_stdin: bool
+    previous_password_file: Path | None
+    merge_auths: list[str] | None
+    merge_auths_override: MergeWinner | None
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> "RequestArgs":
+        """From a command's parameters, by name."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def read_request(args: RequestArgs) -> tuple[str, bytes, "pipeline.Request"]:
     """One Clusterfile's name and bytes, and the options inspect and match share with render."""
     from generator import inputs, pipeline
 
-    used = [("CLUSTERFILE -", clusterfile == STDIN), ("--password-stdin", password_stdin)]
-    check_stdin([flag for flag, on in used if on], password_file)
-    found = inputs.read_clusterfiles([clusterfile] if clusterfile is not None else [])
+    used = [
+        ("CLUSTERFILE -", args.clusterfile == STDIN),
+        ("--password-stdin", args.password_stdin),
+        ("--previous-password-stdin", args.previous_password_stdin),
+        ("--merge-auths -", STDIN in (args.merge_auths or ())),
+    ]
+    check_stdin([flag for flag, on in used if on], args.password_file)
+    found = inputs.read_clusterfiles([args.clusterfile] if args.clusterfile is not None else [])
     if found.is_fleet:
         raise UsageError("give one Clusterfile, not a folder")
     for line in found.notes:
         say("", line)
     ((source, data),) = found.files
     request = pipeline.Request(
-        name=name,
-        namespace=namespace,
-        username=username,
-        password=read_password_option(password_stdin, password_file),
-        ca_file=ca_file,
-        aliases=tuple(aliases or ()),
-        cluster=cluster,
+        name=args.name,
+        namespace=args.namespace,
+        username=args.username,
+        password=read_password_option(args.password_stdin, args.password_file),
+        ca_file=args.ca_file,
+        aliases=tuple(args.alias or ()),
+        cluster=args.cluster,
+        **rotation_and_merge(
+            args.previous_username,
+            args.previous_password_stdin,
+            args.previous_password_file,
+            args.merge_auths,
+            args.merge_auths_override,
+        ),
     )
     return source, data, request
 

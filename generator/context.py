@@ -20,6 +20,7 @@ from generator.objects import (
 )
 
 if TYPE_CHECKING:  # fan-out parsing loads only when a fan-out option is given
+    from generator.authsources import AuthEntries, MergedEntry, Override
     from generator.fanout import PatchTarget
 
 DEFAULT_SERVICE_ACCOUNT = "default"
@@ -41,6 +42,12 @@ class RenderOptions:
     service_accounts: tuple[str, ...] = ()
     keep_pull_secrets: tuple[str, ...] = ()
     patches: tuple[PatchTarget, ...] = ()
+    # The login being rotated out: kept under the scheme-prefixed key while the registry moves.
+    previous_username: str | None = None
+    previous_password: str | None = field(default=None, repr=False)
+    merged: tuple[MergedEntry, ...] = ()
+    merge_warnings: tuple[str, ...] = ()
+    merge_override: Override | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -51,8 +58,9 @@ class RenderContext:
     auths_keys: tuple[str, ...]
     files: tuple[OutputFile, ...]
     warnings: tuple[str, ...] = ()
-    # For a person at a terminal only: true and useful, but normal, so kept out of pipelines.
     notes: tuple[str, ...] = ()
+    # For a person at a terminal only: true and useful, but normal, so kept out of pipelines.
+    terminal_notes: tuple[str, ...] = ()
 
     @property
     def main_secret(self) -> SecretObject:
@@ -106,6 +114,35 @@ def auths(
     return entries
 
 
+def secret_entries(cluster: Cluster, options: RenderOptions) -> AuthEntries:
+    """Every `auths` entry with its source: the Clusterfile's, the previous login, merged ones."""
+    from generator.authsources import combine
+
+    registry = effective_registry(cluster, options)
+    base = auths(cluster, registry, options.aliases)
+    return combine(
+        base,
+        (registry.url, *alias_keys(registry, options.aliases)),
+        previous_credentials(registry, options),
+        options.merged,
+        options.merge_override,
+    )
+
+
+def previous_credentials(registry: RegistryEndpoint, options: RenderOptions) -> Credentials | None:
+    """The login being rotated out; its username defaults to the current one."""
+    if options.previous_password is None:
+        return None
+    current = registry.credentials
+    username = options.previous_username or (current.username if current else None)
+    if not username:
+        raise GenSecretError(
+            f"registry {registry.url} has no username to go with the previous password; "
+            "give --previous-username"
+        )
+    return Credentials(username, options.previous_password)
+
+
 def labels(cluster: Cluster, component: str) -> Labels:
     """The recommended app.kubernetes.io labels, sorted; `instance` only when it is valid."""
     values = {
@@ -123,10 +160,10 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
     """The main Secret, then per target namespace a pull copy and ServiceAccounts, then patches."""
     registry = effective_registry(cluster, options)
     warnings = list(cluster.warnings)
-    notes = []
+    terminal = []
     if registry.credentials is None:
         # sealer's default registry runs without htpasswd: most real Clusterfiles are so.
-        notes.append(
+        terminal.append(
             f"registry {registry.url} has no credentials: the Secret allows anonymous pulls "
             "only (sealer's default registry needs none)"
         )
@@ -137,7 +174,12 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
             "cluster name is not a valid label value: no app.kubernetes.io/instance label"
         )
 
-    entries = auths(cluster, registry, options.aliases)
+    composed = secret_entries(cluster, options)
+    warnings += options.merge_warnings + composed.warnings
+    rotating = registry.credentials is not None and options.previous_password is not None
+    if rotating and previous_credentials(registry, options) == registry.credentials:
+        warnings.append("the previous login is the current one: nothing is rotated")
+    entries = composed.entries
     config = dockerconfigjson(entries)
     files = [OutputFile(MAIN_FILE, (_main_secret(cluster, registry, options, config),))]
     files += _namespace_files(cluster, options, config)
@@ -150,7 +192,12 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         for target in sorted(set(options.patches), key=lambda t: (t.namespace, t.kind, t.name))
     ]
     return RenderContext(
-        registry, tuple(sorted(entries)), tuple(files), tuple(warnings), tuple(notes)
+        registry,
+        tuple(sorted(entries)),
+        tuple(files),
+        tuple(warnings),
+        composed.notes,
+        tuple(terminal),
     )
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from generator.clusterfile import Credentials
+
+if TYPE_CHECKING:
+    from generator.authsources import Entry
 
 # Go's json.Marshal escapes these for safe embedding in HTML; Python's json does not.
 _GO_ESCAPES = str.maketrans(
@@ -20,22 +24,25 @@ def auth_token(credentials: Credentials) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def dockerconfigjson(auths: Mapping[str, Credentials | None]) -> bytes:
+def dockerconfigjson(auths: Mapping[str, Entry]) -> bytes:
     """Compact JSON `{"auths": {...}}` with kubectl's field order, key order and escaping.
 
-    A registry without credentials gets an empty entry, as Go's omitempty fields give.
+    A registry without credentials gets an empty entry, as Go's omitempty fields give. A
+    merged entry is written with the fields it came with, in kubectl's order.
     """
     entries: dict[str, dict[str, str]] = {}
     for server in sorted(auths):
         credentials = auths[server]
         entry: dict[str, str] = {}
-        if credentials is not None:
+        if isinstance(credentials, Credentials):
             # Field order of DockerConfigEntry: username, password, email, auth; all omitempty.
             if credentials.username:
                 entry["username"] = credentials.username
             if credentials.password:
                 entry["password"] = credentials.password
             entry["auth"] = auth_token(credentials)
+        elif credentials is not None:
+            entry = dict(credentials.fields)
         entries[server] = entry
     # Python and Go agree on every other escape (\b and \f since Go 1.22); `<>&` and U+2028/9
     # only ever occur inside strings, so translating the finished text is safe.

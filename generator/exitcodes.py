@@ -20,11 +20,17 @@ EXIT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
         ("2", "anything else: an invalid image reference, bad input or usage"),
         ("130, 143", "interrupted (Ctrl-C) or terminated"),
     ),
+    "check": (
+        ("0", "the --out folder holds what render would write"),
+        ("1", "it differs: a file would change, be added or be removed"),
+        ("2", "anything else: bad input, an unreadable folder or usage"),
+        ("130, 143", "interrupted (Ctrl-C) or terminated"),
+    ),
 }
 
 # Commands whose exit code 1 is an answer, as grep's "not found" and diff's "differs" are:
 # for them every failure is 2, so that a script can tell "no" from "could not answer".
-ANSWERING = frozenset({"match"})
+ANSWERING = frozenset({"match", "check"})
 
 
 def failure_code(command: str | None, code: int) -> int:

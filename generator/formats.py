@@ -15,10 +15,12 @@ from generator.errors import UsageError
 
 InspectFormat = Literal["table", "plain", "json"]
 MatchFormat = Literal["plain", "json"]
+CheckFormat = Literal["text", "json"]
 
 RENDER_FORMATS: tuple[RenderFormat, ...] = ("yaml", "json")
 INSPECT_FORMATS: tuple[InspectFormat, ...] = ("table", "plain", "json")
 MATCH_FORMATS: tuple[MatchFormat, ...] = ("plain", "json")
+CHECK_FORMATS: tuple[CheckFormat, ...] = ("text", "json")
 # `text` was inspect's and match's only non-JSON format: a table on a terminal, plain lines
 # elsewhere, which is what inspect does without -o; match only ever printed plain lines.
 LEGACY_TEXT = "text"
@@ -47,6 +49,11 @@ def match_format(value: str) -> MatchFormat:
     if value == LEGACY_TEXT:
         return "plain"
     return cast(MatchFormat, _choose(value, MATCH_FORMATS))
+
+
+def check_format(value: str) -> CheckFormat:
+    """text (a masked unified diff) or json."""
+    return cast(CheckFormat, _choose(value, CHECK_FORMATS))
 
 
 def _choose(value: str, choices: tuple[str, ...]) -> str:

@@ -101,20 +101,31 @@ def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
     return found
 
 
-def read_password(data: bytes, source: str) -> str:
+def read_password(data: bytes, source: str, what: str = "password") -> str:
     """A password from stdin or a file: one trailing newline stripped, as `docker login` does."""
     if len(data) > MAX_PASSWORD_BYTES:
-        raise GenSecretError("password is longer than 64 KiB", source)
+        raise GenSecretError(f"{what} is longer than 64 KiB", source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise GenSecretError("password is not valid UTF-8", source) from None
+        raise GenSecretError(f"{what} is not valid UTF-8", source) from None
     text = text.removesuffix("\n").removesuffix("\r")
     if not text:
-        raise GenSecretError("password is empty", source)
+        raise GenSecretError(f"{what} is empty", source)
     if "\n" in text or "\r" in text:
-        raise GenSecretError("password holds a line break", source)
+        raise GenSecretError(f"{what} holds a line break", source)
     return text
+
+
+def read_small(name: str, limit: int) -> tuple[str, bytes]:
+    """A small input file ('-' is stdin) as (display name, bytes), refused over `limit`."""
+    if name == STDIN:
+        data, source = sys.stdin.buffer.read(limit + 1), "<stdin>"
+    else:
+        data, source = read_bytes(Path(name), limit), name
+    if len(data) > limit:
+        raise GenSecretError(f"file is larger than {limit // 1024} KiB", source)
+    return source, data
 
 
 def read_text(name: str) -> tuple[str, str]:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.certs import candidate_paths
-from generator.clusterfile import Cluster, Credentials
-from generator.context import RenderOptions, auths, build_context, effective_registry
+from generator.clusterfile import Cluster
+from generator.context import RenderOptions, build_context, secret_entries
+
+if TYPE_CHECKING:
+    from generator.authsources import Entry
 
 # Always the same, whatever the password's length: the mask must not reveal anything.
 PASSWORD_MASK = "********"  # noqa: S105 - a mask, not a password
 
 
-def secret_auths(cluster: Cluster, options: RenderOptions) -> dict[str, Credentials | None]:
+def secret_auths(cluster: Cluster, options: RenderOptions) -> dict[str, Entry]:
     """The `auths` entries of `.dockerconfigjson`, from the code that renders it."""
-    return auths(cluster, effective_registry(cluster, options), options.aliases)
+    return secret_entries(cluster, options).entries
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class Summary:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     read_as: str = ""
+    # Where each auths key comes from, for keys that are not the Clusterfile's own.
+    auth_sources: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """The JSON shape of `inspect --output json`."""
@@ -88,6 +94,7 @@ class Summary:
             "username": self.username,
             "password": self.password,
             "auths": list(self.auths),
+            "authSources": dict(self.auth_sources),
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "readAs": self.read_as,
@@ -105,9 +112,12 @@ def summarise(
 
     `ca_file` is the command line's --ca-file, `ca_root` where sealer's CA files were looked for.
     """
+    from generator.authsources import CLUSTERFILE
+
     context = build_context(cluster, options)
     registry = context.registry
-    keys = tuple(sorted(secret_auths(cluster, options)))
+    entries = secret_entries(cluster, options)
+    keys = tuple(sorted(entries.entries))
     registries = tuple(
         RegistrySummary(
             role=r.role,
@@ -137,8 +147,11 @@ def summarise(
         auths=keys,
         data_keys=tuple(key for key, _ in secret.data),
         warnings=context.warnings,
-        notes=context.notes,
+        notes=context.terminal_notes,
         read_as=read_as(cluster),
+        auth_sources=tuple(
+            (key, entries.sources[key]) for key in keys if entries.sources[key] != CLUSTERFILE
+        ),
     )
 
 

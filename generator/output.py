@@ -7,7 +7,8 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from generator.errors import GenSecretError
@@ -375,3 +376,71 @@ def _remove_stale(root_fd: int, stale: set[str]) -> None:
         finally:
             for opened_fd in opened:
                 os.close(opened_fd)
+
+
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
+class Tree:
+    """What an --out folder holds of gen-secret's: the manifest's list and those files' bytes.
+
+    `files` maps each path asked about, and each path the manifest lists, to its bytes, or to
+    None when there is no such file.
+    """
+
+    listed: frozenset[str]
+    files: dict[str, bytes | None] = field(repr=False)
+
+
+# What stands in a file's place when it is a symlink: render would replace it, never follow it.
+LINK = b"\0gen-secret: a symlink\0"
+
+
+def read_tree(out_dir: Path, paths: Iterable[str]) -> Tree:
+    """Read the files of `paths` and of the folder's manifest, never following a link.
+
+    For `check`: nothing is written, and files the manifest does not list are not read
+    unless asked about. A folder that cannot be read is an error.
+    """
+    try:
+        root_fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise GenSecretError("--out folder does not exist", str(out_dir)) from None
+    except NotADirectoryError:
+        raise GenSecretError("--out is not a folder", str(out_dir)) from None
+    except OSError as exc:
+        raise GenSecretError(f"cannot open --out folder: {exc.strerror}", str(out_dir)) from None
+    try:
+        listed = _read_manifest(root_fd)
+        wanted = sorted(listed | set(paths))
+        files = {rel: _read_at(root_fd, rel, out_dir) for rel in wanted}
+    finally:
+        os.close(root_fd)
+    return Tree(frozenset(listed), files)
+
+
+def _read_at(root_fd: int, rel: str, out_dir: Path) -> bytes | None:
+    *parents, name = PurePosixPath(rel).parts
+    opened: list[int] = []
+    fd = root_fd
+    try:
+        for part in parents:
+            fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            opened.append(fd)
+        file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            return LINK if exc.errno == errno.ELOOP and len(opened) == len(parents) else None
+        raise GenSecretError(f"cannot read file: {exc.strerror}", str(out_dir / rel)) from None
+    finally:
+        for opened_fd in opened:
+            os.close(opened_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+            raise GenSecretError("is not a regular file", str(out_dir / rel))
+        with os.fdopen(file_fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as exc:
+        raise GenSecretError(f"cannot read file: {exc.strerror}", str(out_dir / rel)) from None
+    finally:
+        os.close(file_fd)

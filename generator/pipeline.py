@@ -15,11 +15,12 @@ from generator.certs import CaCertificate, discover_ca, load_ca
 from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, RenderFormat, Scope
-from generator.errors import GenSecretError
+from generator.errors import GenSecretError, UsageError
 from generator.interrupts import held
 from generator.names import check_namespace, check_object_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
+    from generator.authsources import Override
     from generator.sealing import SealingCert
 
 # A cluster's output folder in fleet mode: one path component, never `.` or `..`.
@@ -53,6 +54,11 @@ class Request:
     patches: tuple[str, ...] = ()
     # --cluster: which Cluster document of a Clusterfile that holds several
     cluster: str | None = None
+    previous_username: str | None = None
+    previous_password: str | None = field(default=None, repr=False)
+    # (display name, bytes) of each --merge-auths file, in the order given
+    merge_auths: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    merge_override: Override | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -94,6 +100,12 @@ def options_for(request: Request) -> RenderOptions:
         check_object_name(account, "--service-account")
     for secret in request.keep_pull_secrets:
         check_object_name(secret, "--keep-pull-secret")
+    if request.previous_username is not None:
+        if request.previous_password is None:
+            raise UsageError(
+                "--previous-username needs --previous-password-file or --previous-password-stdin"
+            )
+        check_username(request.previous_username, "--previous-username")
     options = RenderOptions(
         name=request.name,
         namespace=request.namespace,
@@ -101,7 +113,19 @@ def options_for(request: Request) -> RenderOptions:
         password=request.password,
         service_accounts=tuple(dict.fromkeys(request.service_accounts)),
         keep_pull_secrets=tuple(dict.fromkeys(request.keep_pull_secrets)),
+        previous_username=request.previous_username or None,
+        previous_password=request.previous_password,
+        merge_override=request.merge_override,
     )
+    if request.merge_auths:
+        from generator.mergeauths import parse_merge_file  # only runs that merge load it
+
+        parsed = [parse_merge_file(data, source) for source, data in request.merge_auths]
+        options = replace(
+            options,
+            merged=tuple(e for p in parsed for e in p.entries),
+            merge_warnings=tuple(w for p in parsed for w in p.warnings),
+        )
     fan_out = (request.aliases, request.pull_namespaces, request.pull_namespace_lists)
     if not any((*fan_out, request.patches)):
         return options
@@ -304,7 +328,8 @@ def _render_one(
         warnings += cert.warnings
     files = _render_files(context, request)
     name = prepared.cluster.name or folder_for_unnamed(source)
-    return Result(name, source, context, files, warnings, prepared.notes, request.output_format)
+    notes = prepared.notes + context.notes
+    return Result(name, source, context, files, warnings, notes, request.output_format)
 
 
 def _render_files(context: RenderContext, request: Request) -> dict[str, str]:

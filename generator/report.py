@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 # One JSON style for every command: render's, inspect's and match's.
 from generator.jsonout import to_json as to_json
 
 if TYPE_CHECKING:
-    from generator.clusterfile import Credentials
+    from generator.authsources import AuthEntries
     from generator.inspect import CaSummary, Summary
     from generator.matching import MatchResult
 
@@ -45,9 +45,14 @@ def inspect_rows(summary: Summary) -> list[tuple[str, str]]:
         ("Username", summary.username or "(none)"),
         ("Password", _password(summary)),
         ("CA file", _ca(summary.ca)),
-        ("auths keys", ", ".join(summary.auths)),
+        ("auths keys", ", ".join(_with_source(key, summary) for key in summary.auths)),
         ("Data keys", ", ".join(summary.data_keys)),
     ]
+
+
+def _with_source(key: str, summary: Summary) -> str:
+    source = dict(summary.auth_sources).get(key)
+    return f"{key} (from {_source(source)})" if source else key
 
 
 def registry_rows(summary: Summary) -> list[tuple[str, str, str, str, str]]:
@@ -97,16 +102,22 @@ def print_inspect_table(summary: Summary, file: TextIO) -> None:
     console.print(registries)
 
 
-def match_dict(result: MatchResult, entries: Mapping[str, Credentials | None]) -> dict[str, object]:
+def match_dict(result: MatchResult, entries: AuthEntries) -> dict[str, object]:
     """One image's result in the JSON shape of `match --output json`."""
+    from generator.authsources import is_anonymous
+
     return {
         "image": result.image.original,
         "normalised": result.image.canonical,
         "lookup": result.image.name,
         "served": result.served,
         "keys": list(result.used),
-        "anonymous": [k for k in result.used if entries.get(k) is None],
+        "anonymous": [k for k in result.used if is_anonymous(entries.entries.get(k))],
         "dockerHubFallback": result.docker_hub_fallback,
+        "credentials": [
+            {"key": key, "try": turn, "username": username, "source": source}
+            for turn, key, username, source in tries(result, entries)
+        ],
         "verdicts": [
             {
                 "key": v.key,
@@ -120,8 +131,34 @@ def match_dict(result: MatchResult, entries: Mapping[str, Credentials | None]) -
     }
 
 
-def match_text(results: Sequence[MatchResult], entries: Mapping[str, Credentials | None]) -> str:
-    """Per image: the key(s) the kubelet uses, or every key with the reasons it does not match."""
+def tries(result: MatchResult, entries: AuthEntries) -> list[tuple[int, str, str | None, str]]:
+    """(turn, key, username, source) of every login the kubelet tries for the image, in order.
+
+    Keys the kubelet files under one registry (`sea.hub:5000`, `https://sea.hub:5000`) share
+    a turn: it tries them one after the other, in an order Go's map iteration picks.
+    """
+    from generator.authsources import entry_username
+
+    turns: dict[str | None, int] = {}
+    out = []
+    for verdict in result.verdicts:
+        if not verdict.used:
+            continue
+        turn = turns.setdefault(verdict.normalised, len(turns) + 1)
+        entry = entries.entries.get(verdict.key)
+        source = entries.sources.get(verdict.key, "")
+        out.append((turn, verdict.key, entry_username(entry), source))
+    return out
+
+
+def match_text(results: Sequence[MatchResult], entries: AuthEntries) -> str:
+    """Per image: the key(s) the kubelet uses, or every key with the reasons it does not match.
+
+    When more than one login serves an image, or one that is not the Clusterfile's, every
+    login follows in the order the kubelet tries them.
+    """
+    from generator.authsources import CLUSTERFILE
+
     lines: list[str] = []
     for result in results:
         image = result.image
@@ -131,6 +168,17 @@ def match_text(results: Sequence[MatchResult], entries: Mapping[str, Credentials
         if result.served:
             used = ", ".join(_used(key, result, entries) for key in result.used)
             lines.append(f"{head}: served by {used}")
+            logins = tries(result, entries)
+            if len(logins) > 1 or any(source != CLUSTERFILE for *_, source in logins):
+                lines.append("  the kubelet tries each login in turn until a pull succeeds:")
+                for turn, key, username, source in logins:
+                    user = f"user {username}" if username else "no login"
+                    lines.append(f"  {turn}. {key}: {user}, from {_source(source)}")
+                if len({turn for turn, *_ in logins}) < len(logins):
+                    lines.append(
+                        "  (one number, one registry to the kubelet: it tries those in either "
+                        "order)"
+                    )
             continue
         lines.append(
             f"{head}: NOT SERVED, no auths key matches: the kubelet pulls without credentials"
@@ -140,10 +188,20 @@ def match_text(results: Sequence[MatchResult], entries: Mapping[str, Credentials
     return "\n".join(lines) + "\n"
 
 
-def _used(key: str, result: MatchResult, entries: Mapping[str, Credentials | None]) -> str:
+def _source(source: str) -> str:
+    from generator.authsources import CLUSTERFILE, PREVIOUS
+
+    if source in (CLUSTERFILE, PREVIOUS):
+        return f"the {source}"
+    return source
+
+
+def _used(key: str, result: MatchResult, entries: AuthEntries) -> str:
+    from generator.authsources import is_anonymous
+
     text = key
     if result.docker_hub_fallback:
         text += " (the kubelet's Docker Hub fallback)"
-    if entries.get(key) is None:
+    if is_anonymous(entries.entries.get(key)):
         text += " (no credentials: an anonymous pull)"
     return text

@@ -48,7 +48,10 @@ WRONG = Login(GOOD.username, f"wrong-{secrets.token_urlsafe(12)}")
 # Every character that JSON, YAML, Go's encoder, base64 or Basic auth could get wrong, within
 # bcrypt's 72 bytes; the username is non-ASCII too.
 SPECIAL = Login("e2e-spécial", f"q\"uo'te:colon&amp<lt>\\ ü日本€ {secrets.token_hex(4)}")
-REDACT = Redactor.of([GOOD, WRONG, SPECIAL])
+# A password rotation: one user, its old password and its new one, never both at the registry.
+ROTATE_OLD = Login("e2e-rotate", f"old-{secrets.token_urlsafe(12)}")
+ROTATE_NEW = Login(ROTATE_OLD.username, f"new-{secrets.token_urlsafe(12)}")
+REDACT = Redactor.of([GOOD, WRONG, SPECIAL, ROTATE_OLD, ROTATE_NEW])
 # skopeo's words for the registry's 401 (distribution's UNAUTHORIZED error code).
 REFUSED = re.compile(r"\bunauthorized\b", re.IGNORECASE)
 
@@ -137,7 +140,7 @@ def local_registry(registry: Registry, login: Login | None) -> RegistrySpec:
     return RegistrySpec("local", registry.host, registry.port, login)
 
 
-def render(folder: Path, pki: Pki, spec: RegistrySpec) -> Rendered:
+def render(folder: Path, pki: Pki, spec: RegistrySpec, *extra: str) -> Rendered:
     """Write a Clusterfile, run the installed `gen-secret render`, unpack the Secret for skopeo."""
     clusterfile = folder / "Clusterfile"
     document = {
@@ -147,7 +150,9 @@ def render(folder: Path, pki: Pki, spec: RegistrySpec) -> Rendered:
         "spec": {"registry": spec.section()},
     }
     clusterfile.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    result = run_script("render", "--ca-file", str(pki.ca.cert), str(clusterfile), cwd=folder)
+    result = run_script(
+        "render", "--ca-file", str(pki.ca.cert), str(clusterfile), *extra, cwd=folder
+    )
     if result.code != 0:
         message = f"gen-secret render failed with exit code {result.code}:\n{REDACT(result.err)}"
         pytest.fail(message, pytrace=False)
@@ -347,3 +352,52 @@ def test_external_registry_without_port_is_served_on_443(
     assert_digest(pushed_and_inspected(skopeo, image, dest, rendered), image)
     bare = list(rendered.auths) == [registry_443.host]
     assert bare, "the auths key is not the bare domain"
+
+
+def one_entry(rendered: Rendered, key: str, folder: Path) -> Path:
+    """An auth file holding only the rendered entry for `key`.
+
+    skopeo, unlike the kubelet, uses one entry per registry; one file per entry lets the
+    registry judge each login on its own.
+    """
+    if key not in rendered.auths:
+        pytest.fail(f"the rendered Secret has no auths key {key}", pytrace=False)
+    path = folder / f"auth-{len(list(folder.glob('auth-*')))}.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"auths": {key: rendered.auths[key]}}))
+    return path
+
+
+def test_rotation_both_logins_work_one_password_at_a_time(
+    tools: Tools, pki: Pki, skopeo: Skopeo, image: OciImage, tmp_path: Path
+) -> None:
+    # The Secret during the move: the new password, and the old one under https://<registry>.
+    port = free_port(HOST)
+    previous = tmp_path / "previous-password"
+    previous.touch(mode=0o600)
+    previous.write_text(ROTATE_OLD.password + "\n")
+    spec = RegistrySpec("local", HOST, port, ROTATE_NEW)
+    rendered = render(tmp_path, pki, spec, "--previous-password-file", str(previous))
+    host = f"{HOST}:{port}"
+    keys = sorted(rendered.auths) == sorted([host, f"https://{host}"])
+    assert keys, "expected the registry's key and its https:// twin"
+    new_only = one_entry(rendered, host, tmp_path)
+    old_only = one_entry(rendered, f"https://{host}", tmp_path)
+    # The registry knows one password at a time, as htpasswd holds one line per user; sealer's
+    # registry (distribution 2.8) reads that file when it starts.
+    for phase, (login, works, refused) in enumerate(
+        [(ROTATE_OLD, old_only, new_only), (ROTATE_NEW, new_only, old_only)]
+    ):
+        users = tmp_path / f"htpasswd-{phase}"
+        write_htpasswd(tools.htpasswd, users, [login])
+        folder = tmp_path / f"registry-{phase}"
+        with running_registry(
+            tools.registry, folder, [(HOST, port)], pki.ca, pki.server, users
+        ) as registry:
+            dest = f"{registry.reference_host}/e2e/rotation:phase-{phase}"
+            outcome = skopeo.copy(image, dest, works, rendered.cert_dir)
+            checked(outcome, f"push with the {'old' if phase == 0 else 'new'} password's entry")
+            assert_refused(
+                skopeo.copy(image, dest + "-refused", refused, rendered.cert_dir),
+                f"the {'new' if phase == 0 else 'old'} password's entry, phase {phase}",
+            )

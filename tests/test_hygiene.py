@@ -25,11 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from generator import safeyaml
 from generator.clusterfile import read_clusterfile
-from generator.context import RenderOptions, build_context
+from generator.context import RenderOptions, build_context, secret_entries
+from generator.drift import compare
 from generator.errors import GenSecretError
 from generator.inspect import secret_auths, summarise
 from generator.matching import match
-from generator.pipeline import Request, prepare, run
+from generator.mergeauths import parse_merge_file
+from generator.output import write_tree
+from generator.pipeline import Request, prepare, run, run_fleet
 from tests.conftest import Run, run_script, self_signed_certificate
 from tests.test_bad_inputs import BAD_INPUTS, CASES, PASSWORD, USERNAME
 
@@ -207,6 +210,70 @@ COMMANDS: dict[str, Command] = {
     "match, the password typed as an extra argument": Command(
         ("match", "{clusterfile}", "{password}", "--image", "sea.hub:5000/app"), code=2
     ),
+    "render --previous-password-file": Command(
+        ("render", "{clusterfile}", "--previous-password-file", "{password_file}", "--out", "{out}")
+    ),
+    "match --previous-password-stdin": Command(
+        ("match", "{clusterfile}", "--previous-password-stdin", "-i", "sea.hub:5000/app"),
+        stdin="{stdin_password}\n",
+    ),
+    "inspect --previous-password-file --merge-auths": Command(
+        (
+            "inspect",
+            "{clusterfile}",
+            "--previous-password-file",
+            "{password_file}",
+            "--merge-auths",
+            "{merge_file}",
+            "--output",
+            "json",
+        )
+    ),
+    "match --merge-auths": Command(
+        ("match", "{clusterfile}", "--merge-auths", "{merge_file}", "-i", "ghcr.io/a/b")
+    ),
+    "render --merge-auths --out": Command(
+        ("render", "{clusterfile}", "--merge-auths", "{merge_file}", "--out", "{out}")
+    ),
+    "render --merge-auths, a key the Clusterfile writes": Command(
+        ("render", "{clusterfile}", "--merge-auths", "{clash_file}"), code=1
+    ),
+    "render --merge-auths, auth without a colon": Command(
+        ("render", "{clusterfile}", "--merge-auths", "{bad_merge_file}"), code=1
+    ),
+    "check, nothing changed": Command(("check", "{clusterfile}", "--out", "{rendered}")),
+    "check, a new password": Command(
+        ("check", "{clusterfile}", "--password-file", "{password_file}", "--out", "{rendered}"),
+        code=1,
+    ),
+    "check --output json, a new password from stdin": Command(
+        ("check", "{clusterfile}", "--password-stdin", "--out", "{rendered}", "-o", "json"),
+        stdin="{stdin_password}\n",
+        code=1,
+    ),
+    "check, rotation and merged entries added": Command(
+        (
+            "check",
+            "{clusterfile}",
+            "--previous-password-stdin",
+            "--merge-auths",
+            "{merge_file}",
+            "--out",
+            "{rendered}",
+        ),
+        stdin="{stdin_password}\n",
+        code=1,
+    ),
+    "check, a sealed folder": Command(
+        ("check", "{clusterfile}", "--seal-cert", "{seal_cert}", "--out", "{sealed}")
+    ),
+    "check, a fleet with a new password": Command(
+        ("check", "{fleet}", "--password-file", "{password_file}", "--out", "{rendered_fleet}"),
+        code=1,
+    ),
+    "check, a bad Clusterfile": Command(
+        ("check", "{password_file}", "--out", "{rendered}"), code=2
+    ),
     "--help": Command(("render", "--help")),
     "--version": Command(("--version",)),
 }
@@ -247,7 +314,30 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
         (tmp_path / "fleet" / name / "Clusterfile").write_text(text, encoding="utf-8")
     seal_cert = tmp_path / "sealed-secrets.pem"
     seal_cert.write_bytes(sealing_certificate)
+    merged = {"ghcr.io": {"username": "bot", "password": FILE_PASSWORD}}
+    (tmp_path / "merge.json").write_text(json.dumps({"auths": merged}))
+    clash = {"sea.hub:5000": {"username": "bot", "password": FILE_PASSWORD}}
+    (tmp_path / "clash.json").write_text(json.dumps({"auths": clash}))
+    no_colon = base64.b64encode(FILE_PASSWORD.encode()).decode()
+    (tmp_path / "bad-merge.json").write_text(json.dumps({"auths": {"q.io": {"auth": no_colon}}}))
+    # Folders render wrote before, for check to compare with.
+    request = Request(ca_root=tmp_path)
+    write_tree(tmp_path / "rendered", run(CLUSTERFILE.encode(), "Clusterfile", request).files)
+    sealed = replace(request, seal_cert=seal_cert)
+    write_tree(tmp_path / "sealed", run(CLUSTERFILE.encode(), "Clusterfile", sealed).files)
+    fleet = run_fleet(
+        [(str(p), p.read_bytes()) for p in sorted((tmp_path / "fleet").rglob("Clusterfile"))],
+        request,
+    )
+    files = {f"{n}/{rel}": text for n, r in fleet.items() for rel, text in r.files.items()}
+    write_tree(tmp_path / "rendered-fleet", files)
     return {
+        "rendered": str(tmp_path / "rendered"),
+        "rendered_fleet": str(tmp_path / "rendered-fleet"),
+        "sealed": str(tmp_path / "sealed"),
+        "merge_file": str(tmp_path / "merge.json"),
+        "clash_file": str(tmp_path / "clash.json"),
+        "bad_merge_file": str(tmp_path / "bad-merge.json"),
         "fleet": str(tmp_path / "fleet"),
         "seal_cert": str(seal_cert),
         "clusterfile": str(clusterfile),
@@ -491,7 +581,21 @@ def test_repr_of_parsed_values_never_shows_the_password(
         pull_namespaces=("apps",),
         patches=("apps/deployment/web",),
     )
+    merge = parse_merge_file(
+        json.dumps({"auths": {"ghcr.io": {"username": "u", "password": FILE_PASSWORD}}}).encode(),
+        "merge.json",
+    )
+    rotating = replace(options, previous_password=STDIN_PASSWORD, merged=merge.entries)
+    rendered = run(data, "Clusterfile", request).files
+    on_disk = run(data, "Clusterfile", replace(request, password=PASSWORD)).files
+    drift = compare(
+        rendered, {k: v.encode() for k, v in on_disk.items()}, frozenset(on_disk), shown_as="o/"
+    )
     roots = [
+        merge,
+        secret_entries(cluster, rotating),
+        build_context(cluster, rotating),
+        drift,
         documents,
         cluster,
         request,
@@ -508,7 +612,9 @@ def test_repr_of_parsed_values_never_shows_the_password(
     kinds = {type(v).__name__ for v in values}
     # The walk must reach the types that hold credentials, or this test proves nothing.
     wanted = {"Document", "Cluster", "Credentials", "SecretObject", "SealedSecretObject"}
+    wanted |= {"MergeFile", "MergedEntry", "AuthEntries", "Drift", "FileDrift"}
     assert wanted | {"Result", "Prepared", "Summary", "MatchResult"} <= kinds
+    assert drift.differs, "the drift must hold a diff, or its repr proves nothing"
     for value in values:
         assert_no_secret(repr(value), f"repr() of a {type(value).__name__}")
         assert_no_secret(str(value), f"str() of a {type(value).__name__}")

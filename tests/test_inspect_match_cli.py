@@ -39,7 +39,13 @@ HA_PASSWORD = "Sealer#2024:pw"  # the fixture's test password
 OTHER_PASSWORD = "0ther-Pa55word/for+the=cli"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
 GOLDEN_HELP = HERE / "golden" / "help"
-HELP_COMMANDS = {"root": (), "render": ("render",), "inspect": ("inspect",), "match": ("match",)}
+HELP_COMMANDS = {
+    "root": (),
+    "render": ("render",),
+    "inspect": ("inspect",),
+    "match": ("match",),
+    "check": ("check",),
+}
 
 BOTH_REGISTRIES = """\
 apiVersion: sealer.io/v2
@@ -120,6 +126,7 @@ def test_inspect_json_describes_what_render_writes(cli: Cli, name: str) -> None:
     summary = json.loads(result.out)
     assert set(summary) == {
         "auths",
+        "authSources",
         "ca",
         "cluster",
         "notes",
@@ -436,6 +443,9 @@ def test_match_json_shape(cli: Cli, tmp_path: Path) -> None:
         "keys": ["sea.hub:5000"],
         "anonymous": [],
         "dockerHubFallback": False,
+        "credentials": [
+            {"key": "sea.hub:5000", "try": 1, "username": "sealer", "source": "Clusterfile"}
+        ],
         "verdicts": [
             {
                 "key": "sea.hub:5000",
@@ -532,6 +542,8 @@ def test_help_examples_run(
     examples = re.findall(r"Example: (gen-secret .*?)\s*$", text, re.MULTILINE)
     assert examples, f"{name} --help shows no example"
     shutil.copy(ROOT / "examples" / "Clusterfile", tmp_path / "Clusterfile")
+    if name == "check":  # its example compares with a folder render wrote before
+        assert run_script("render", "Clusterfile", "--out", "prod/", cwd=tmp_path).code == 0
     for example in examples:
         # Run the gen-secret part of a pipeline, in a folder holding the example Clusterfile.
         args = shlex.split(example.split("|")[0])[1:]
@@ -618,7 +630,7 @@ def test_inspect_and_match_load_lazily() -> None:
     as_json = f"    from generator.cli import main; main(['render', {str(HA)!r}, '-o', 'json'])"
     assert loaded_modules(as_json) == set()
     match = f"    from generator.cli import main; main(['match', {str(HA)!r}, '-i', 'x.io/a'])"
-    assert loaded_modules(match) == {"generator.inspect", "generator.matching", "generator.report"}
+    assert loaded_modules(match) == {"generator.matching", "generator.report"}
     # Not a terminal: plain text, so rich stays out even for inspect.
     inspect = f"    from generator.cli import main; main(['inspect', {str(HA)!r}])"
     assert loaded_modules(inspect) == {"generator.inspect", "generator.report"}
