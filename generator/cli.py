@@ -151,7 +151,8 @@ def render(
         typer.Option(
             metavar="CERT",
             help="Write SealedSecrets instead of Secrets, sealed offline with this sealed-secrets "
-            "certificate (`kubeseal --fetch-cert`).",
+            "certificate (`kubeseal --fetch-cert`), or with CERT/<cluster name>.pem if CERT is "
+            "a folder.",
         ),
     ] = None,
     seal_scope: Annotated[

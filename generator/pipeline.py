@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,13 +16,12 @@ from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
 from generator.errors import GenSecretError
 from generator.interrupts import held
-from generator.names import check_namespace, check_object_name
+from generator.names import check_namespace, check_object_name, is_file_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
-    from generator.sealing import SealingCert
+    from generator.sealing import CertFolder, SealingCert
 
-# A cluster's output folder in fleet mode: one path component, never `.` or `..`.
-_FOLDER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+    Certs = SealingCert | CertFolder
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -139,7 +137,7 @@ def run_fleet(
                     f"cluster name {result.cluster!r} is used by both "
                     f"{sources[result.cluster]} and {result.source}"
                 )
-            if not re.fullmatch(_FOLDER_NAME, result.cluster):
+            if not is_file_name(result.cluster):
                 raise GenSecretError(
                     f"cluster name {result.cluster!r} cannot name an output folder", result.source
                 )
@@ -155,14 +153,14 @@ def run_fleet(
 _PARALLEL_FROM = 64
 _BATCH = 25  # clusters per task: small enough to spread, large enough to amortise the pipe
 # What the worker processes render: set before they fork, so no input crosses a pipe.
-_fleet_job: tuple[Sequence[tuple[str, bytes]], Request, RenderOptions, SealingCert | None]
+_fleet_job: tuple[Sequence[tuple[str, bytes]], Request, RenderOptions, Certs | None]
 
 
 def _render_batches(
     inputs: Sequence[tuple[str, bytes]],
     request: Request,
     options: RenderOptions,
-    cert: SealingCert | None,
+    cert: Certs | None,
 ) -> Iterator[list[Result]]:
     """Results in input order, a batch at a time, so the first bad file is always the one named."""
     workers = _workers(len(inputs))
@@ -241,12 +239,12 @@ def _worker_setup() -> None:
         os._exit(1)
 
 
-def _seal_cert(request: Request) -> SealingCert | None:
+def _seal_cert(request: Request) -> Certs | None:
     if request.seal_cert is None:
         return None
-    from generator.sealing import load_cert
+    from generator.sealing import load_certs
 
-    return load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
+    return load_certs(request.seal_cert, f"--seal-cert {request.seal_cert}")
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -280,15 +278,20 @@ def _render_one(
     source: str,
     request: Request,
     options: RenderOptions,
-    cert: SealingCert | None,
+    certs: Certs | None,
 ) -> Result:
     prepared = prepare(data, source, request, options)
     context = build_context(prepared.cluster, prepared.options)
     warnings = context.warnings
-    if cert is not None:
+    if certs is not None:
         # Sealed before rendering: the plain Secret is never rendered, so never written.
-        from generator.sealing import seal_context
+        from generator.sealing import CertFolder, seal_context
 
+        cert = (
+            certs.for_cluster(prepared.cluster.name, source)
+            if isinstance(certs, CertFolder)
+            else certs
+        )
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
     from generator.render import render  # Jinja loads only for commands that render
