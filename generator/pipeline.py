@@ -18,8 +18,9 @@ from generator.errors import GenSecretError
 from generator.interrupts import held
 from generator.names import check_namespace, check_object_name, is_file_name
 
-if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
+if TYPE_CHECKING:  # sealing, SOPS and their cryptography load only when asked for
     from generator.sealing import CertFolder, SealingCert
+    from generator.sops import Reencrypted, SopsSettings
 
     Certs = SealingCert | CertFolder
 
@@ -40,6 +41,10 @@ class Request:
     kustomization: bool = True
     seal_cert: Path | None = None
     seal_scope: Scope = "strict"
+    # Secrets as SOPS files for age recipients; see `encrypts_with_sops`.
+    sops: SopsSettings | None = None
+    # A fleet: each cluster's files go to `<cluster name>/` below the output folder.
+    cluster_folders: bool = False
     aliases: tuple[str, ...] = ()
     pull_namespaces: tuple[str, ...] = ()
     # (text, display name) of a --pull-namespaces-from file
@@ -48,6 +53,12 @@ class Request:
     service_accounts: tuple[str, ...] = ()
     keep_pull_secrets: tuple[str, ...] = ()
     patches: tuple[str, ...] = ()
+
+    @property
+    def encrypts_with_sops(self) -> bool:
+        """Every Secret is written as a SOPS file: whatever applies the output must decrypt it
+        (a Flux Kustomization needs `decryption: {provider: sops}`)."""
+        return self.sops is not None
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -60,6 +71,8 @@ class Result:
     files: dict[str, str] = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # SOPS files written anew that may hold what they held before, and why.
+    reencrypted: tuple[Reencrypted, ...] = ()
 
     @property
     def stream(self) -> str:
@@ -127,7 +140,7 @@ def run_fleet(
     """
     options = options_for(request)
     cert = _seal_cert(request)
-    request = replace(request, ca_node_paths=False)
+    request = replace(request, ca_node_paths=False, cluster_folders=True)
     results: dict[str, Result] = {}
     sources: dict[str, str] = {}
     for batch in _render_batches(inputs, request, options, cert):
@@ -294,8 +307,17 @@ def _render_one(
         )
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
+    reencrypted: tuple[Reencrypted, ...] = ()
+    if request.sops is not None:
+        # Encrypted before rendering, like sealing: the plain Secret is never rendered.
+        from generator.sops import sops_context
+
+        folder = f"{prepared.cluster.name}/" if request.cluster_folders else ""
+        encrypted = sops_context(context, request.sops, folder)
+        context, reencrypted = encrypted.context, encrypted.reencrypted
+        warnings += tuple(w for w in encrypted.warnings if w not in warnings)
     from generator.render import render  # Jinja loads only for commands that render
 
     files = render(context, with_kustomization=request.kustomization)
     name = prepared.cluster.name
-    return Result(name, source, context, files, warnings, prepared.notes)
+    return Result(name, source, context, files, warnings, prepared.notes, reencrypted)
