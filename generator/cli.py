@@ -164,6 +164,30 @@ def render(
             show_default=False,
         ),
     ] = None,
+    sops: Annotated[
+        bool,
+        typer.Option(
+            "--sops",
+            help="Write every Secret as a SOPS file encrypted for age recipients: those of "
+            "--sops-age, else those the creation_rules of .sops.yaml (found from the output "
+            "folder upward) choose for each file.",
+        ),
+    ] = False,
+    sops_age: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="RECIPIENT",
+            help="An age public key (age1...) to encrypt for; implies --sops. Repeatable.",
+        ),
+    ] = None,
+    sops_config: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="The .sops.yaml whose creation_rules choose the recipients; implies --sops.",
+            dir_okay=False,
+        ),
+    ] = None,
     alias: AliasOption = None,
     pull_namespace: Annotated[
         list[str] | None,
@@ -221,6 +245,11 @@ def render(
     check_stdin(stdin_users, password_file)
     if seal_scope is not None and seal_cert is None:
         raise UsageError("--seal-scope needs --seal-cert")
+    use_sops = sops or bool(sops_age) or sops_config is not None
+    if use_sops and seal_cert is not None:
+        raise UsageError("--seal-cert writes SealedSecrets and --sops SOPS files: choose one")
+    if sops_age and sops_config is not None:
+        raise UsageError("--sops-age gives the recipients and --sops-config a rule: choose one")
     if out == "":
         raise UsageError("--out needs a folder name (use --out . for the current folder)")
     if patch and out is None:
@@ -239,6 +268,11 @@ def render(
     namespace_lists: tuple[tuple[str, str], ...] = ()
     if pull_namespaces_from is not None:
         namespace_lists = (inputs.read_text(pull_namespaces_from),)
+    settings = None
+    if use_sops:
+        settings = inputs.sops_settings(sops_age or [], sops_config, out, dict(os.environ))
+        for line in settings.warnings:
+            say("warning", line)
     request = pipeline.Request(
         name=name,
         namespace=namespace,
@@ -247,6 +281,7 @@ def render(
         ca_file=ca_file,
         seal_cert=seal_cert,
         seal_scope=seal_scope or "strict",
+        sops=settings,
         aliases=tuple(alias or ()),
         pull_namespaces=tuple(pull_namespace or ()),
         pull_namespace_lists=namespace_lists,
@@ -276,15 +311,21 @@ def render(
         return
     from generator.output import git_work_tree, write_tree
 
-    repository = git_work_tree(Path(out)) if seal_cert is None else None
+    repository = git_work_tree(Path(out)) if seal_cert is None and not use_sops else None
     if repository is not None:
         say(
             "warning",
             f"writing an unsealed Secret into the git working tree {repository}: anyone who "
             "can read the repository can read its credentials; "
-            "use --seal-cert to write SealedSecrets",
+            "use --seal-cert to write SealedSecrets, or --sops-age for SOPS files",
         )
     write_tree(Path(out), files)
+    reencrypted = [item for result in results.values() for item in result.reencrypted]
+    if reencrypted:
+        from generator.sops import reencrypted_notes
+
+        for line in reencrypted_notes(reencrypted):
+            say("note", line)
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
