@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyrage
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,6 +27,7 @@ from generator import safeyaml
 from generator.clusterfile import read_clusterfile
 from generator.context import RenderOptions, build_context
 from generator.errors import GenSecretError
+from generator.inputs import sops_settings
 from generator.inspect import secret_auths, summarise
 from generator.matching import match
 from generator.pipeline import Request, prepare, run
@@ -139,6 +141,18 @@ COMMANDS: dict[str, Command] = {
         ("render", "{clusterfile}", "--seal-cert", "{password_file}"), code=1
     ),
     "render a fleet folder": Command(("render", "{fleet}", "--out", "{out}")),
+    "render a fleet, a certificate folder": Command(
+        ("render", "{fleet}", "--seal-cert", "{seal_certs}", "--out", "{out}")
+    ),
+    "render --sops-age": Command(("render", "{clusterfile}", "--sops-age", "{age_recipient}")),
+    "render --sops-age --out, twice": Command(
+        ("render", "{clusterfile}", "--sops-age", "{age_recipient}", "--out", "{out_again}")
+    ),
+    "render a fleet --sops": Command(("render", "{fleet}", "--sops", "--out", "{sops_out}")),
+    "render --sops, no .sops.yaml": Command(("render", "{clusterfile}", "--sops"), code=1),
+    "render --sops-age, the password as recipient": Command(
+        ("render", "{clusterfile}", "--sops-age", "{password}"), code=1
+    ),
     "render with pull copies and patches": Command(
         (
             "render",
@@ -219,9 +233,23 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
         (tmp_path / "fleet" / name / "Clusterfile").write_text(text, encoding="utf-8")
     seal_cert = tmp_path / "sealed-secrets.pem"
     seal_cert.write_bytes(sealing_certificate)
+    (tmp_path / "certs").mkdir()
+    for name in ("east", "west"):
+        (tmp_path / "certs" / f"{name}.pem").write_bytes(sealing_certificate)
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    # A .sops.yaml above the output folder, and an earlier SOPS render to compare with.
+    (tmp_path / "gitops" / "out").mkdir(parents=True)
+    (tmp_path / "gitops" / ".sops.yaml").write_text(f"creation_rules:\n- age: {recipient}\n")
+    again = tmp_path / "again"
+    argv = ["render", str(clusterfile), "--sops-age", recipient, "--out", str(again)]
+    assert run_script(*argv, cwd=tmp_path).code == 0
     return {
         "fleet": str(tmp_path / "fleet"),
         "seal_cert": str(seal_cert),
+        "seal_certs": str(tmp_path / "certs"),
+        "age_recipient": recipient,
+        "out_again": str(again),
+        "sops_out": str(tmp_path / "gitops" / "out"),
         "clusterfile": str(clusterfile),
         "configmap": str(configmap),
         "password_file": str(password_file),
@@ -458,6 +486,13 @@ def test_repr_of_parsed_values_never_shows_the_password(
         pull_namespaces=("apps",),
         patches=("apps/deployment/web",),
     )
+    # SOPS, and a second render that keeps the first one's files: the identity and the
+    # earlier files' bytes are in the settings.
+    identity = pyrage.x25519.Identity.generate()
+    sops = sops_settings([str(identity.to_public())], None, None, {})
+    first = run(data, "Clusterfile", replace(fanout, sops=sops))
+    earlier = {name: text.encode() for name, text in first.files.items()}
+    sops_again = replace(sops, previous=earlier, identities=(str(identity),))
     roots = [
         documents,
         cluster,
@@ -470,11 +505,16 @@ def test_repr_of_parsed_values_never_shows_the_password(
         run(data, "Clusterfile", request),
         run(data, "Clusterfile", fanout),
         run(data, "Clusterfile", replace(fanout, seal_cert=cert)),
+        run(data, "Clusterfile", replace(fanout, sops=sops)),
+        sops,
+        run(data, "Clusterfile", replace(fanout, sops=sops_again)),
+        sops_again,
     ]
     values = list(_dataclass_values(roots, set()))
     kinds = {type(v).__name__ for v in values}
     # The walk must reach the types that hold credentials, or this test proves nothing.
     wanted = {"Document", "Cluster", "Credentials", "SecretObject", "SealedSecretObject"}
+    wanted |= {"SopsSecretObject", "SopsSettings", "KeptSopsFile"}
     assert wanted | {"Result", "Prepared", "Summary", "MatchResult"} <= kinds
     for value in values:
         assert_no_secret(repr(value), f"repr() of a {type(value).__name__}")
