@@ -184,9 +184,10 @@ def sops_settings(
         if path is None:
             path, warnings = find_sops_config(start)
         if path is None:
+            also = f" ({warnings[0]})" if warnings else ""
             raise GenSecretError(
                 f"no {SOPS_CONFIG} in {os.path.abspath(start)} or a folder above it to choose "
-                "age recipients: give --sops-age RECIPIENT or --sops-config FILE"
+                f"age recipients: give --sops-age RECIPIENT or --sops-config FILE{also}"
             )
         data = read_bytes(path, MAX_SOPS_CONFIG_BYTES)
         if len(data) > MAX_SOPS_CONFIG_BYTES:

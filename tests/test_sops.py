@@ -671,6 +671,22 @@ def test_sops_without_recipients_or_config_is_an_error(cli: Cli, tmp_path: Path)
     assert "--sops-age" in result.err
 
 
+def test_a_sops_yml_is_ignored_as_sops_ignores_it(
+    cli: Cli, keys: dict[str, AgeKey], tmp_path: Path
+) -> None:
+    (tmp_path / "repo" / "out").mkdir(parents=True)
+    rules = f"creation_rules:\n- age: {keys['alpha'].recipient}\n"
+    (tmp_path / "repo" / ".sops.yml").write_text(rules)
+    out = str(tmp_path / "repo" / "out")
+    result = cli("render", str(write_input(tmp_path)), "--sops", "--out", out)
+    assert result.code == 1
+    assert "sops reads only .sops.yaml" in result.err
+    (tmp_path / ".sops.yaml").write_text(rules)  # a folder further up: sops takes that one
+    result = cli("render", str(write_input(tmp_path)), "--sops", "--out", out)
+    assert result.code == 0, result.err
+    assert result.err.startswith("gen-secret: warning: ignoring "), result.err
+
+
 def test_a_secret_key_given_as_recipient_is_never_echoed(cli: Cli, tmp_path: Path) -> None:
     secret = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"
     result = cli("render", str(write_input(tmp_path)), "--sops-age", secret)
