@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Debian packages the end-to-end tests need (a real registry and a real container client).
-E2E_PACKAGES := docker-registry skopeo apache2-utils openssl
+# Debian packages the end-to-end tests need (a real registry and a real container client, and
+# age, which must open what gen-secret encrypts for it).
+E2E_PACKAGES := docker-registry skopeo apache2-utils openssl age
 
 .PHONY: run test lint unit golden bench e2e-deps clean
 

@@ -193,7 +193,32 @@ SealCertOption = Annotated[
         "--seal-cert",
         metavar="CERT",
         help="Write SealedSecrets instead of Secrets, sealed offline with this sealed-secrets "
-        "certificate (`kubeseal --fetch-cert`).",
+        "certificate (`kubeseal --fetch-cert`), or with CERT/<cluster name>.pem if CERT is "
+        "a folder.",
+    ),
+]
+SopsOption = Annotated[
+    bool,
+    typer.Option(
+        "--sops",
+        help="Write every Secret as a SOPS file encrypted for age recipients: those of "
+        "--sops-age, else those the creation_rules of .sops.yaml (found from the output "
+        "folder upward) choose for each file.",
+    ),
+]
+SopsAgeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="RECIPIENT",
+        help="An age public key (age1...) to encrypt for; implies --sops. Repeatable.",
+    ),
+]
+SopsConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="The .sops.yaml whose creation_rules choose the recipients; implies --sops.",
+        dir_okay=False,
     ),
 ]
 SealScopeOption = Annotated[
@@ -296,6 +321,9 @@ def render(
     ca_file: CaFileOption = None,
     seal_cert: SealCertOption = None,
     seal_scope: SealScopeOption = None,
+    sops: SopsOption = False,
+    sops_age: SopsAgeOption = None,
+    sops_config: SopsConfigOption = None,
     alias: AliasOption = None,
     pull_namespace: PullNamespaceOption = None,
     pull_namespaces_from: PullNamespacesFromOption = None,
@@ -320,15 +348,22 @@ def render(
         return
     from generator.output import git_work_tree, write_tree
 
-    repository = git_work_tree(Path(out)) if seal_cert is None else None
+    use_sops = sops or bool(sops_age) or sops_config is not None
+    repository = git_work_tree(Path(out)) if seal_cert is None and not use_sops else None
     if repository is not None:
         say(
             "warning",
             f"writing an unsealed Secret into the git working tree {repository}: anyone who "
             "can read the repository can read its credentials; "
-            "use --seal-cert to write SealedSecrets",
+            "use --seal-cert to write SealedSecrets, or --sops-age for SOPS files",
         )
     write_tree(Path(out), files)
+    reencrypted = [item for result in results.values() for item in result.reencrypted]
+    if reencrypted:
+        from generator.sops import reencrypted_notes
+
+        for line in reencrypted_notes(reencrypted):
+            say("note", line)
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
         say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
@@ -362,6 +397,9 @@ def check_command(
     ca_file: CaFileOption = None,
     seal_cert: SealCertOption = None,
     seal_scope: SealScopeOption = None,
+    sops: SopsOption = False,
+    sops_age: SopsAgeOption = None,
+    sops_config: SopsConfigOption = None,
     alias: AliasOption = None,
     pull_namespace: PullNamespaceOption = None,
     pull_namespaces_from: PullNamespacesFromOption = None,
@@ -393,8 +431,17 @@ def check_command(
         tree = read_tree(Path(out), files)
         shown_as = out if out.endswith("/") else f"{out}/"
         fleet = len(results) > 1 or "" not in results
+        # With the identity, render keeps every SOPS file it could open and that holds the
+        # same values: one it wrote anew changed.
+        identity = any(os.environ.get(v) for v in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"))
         found = drift.compare(
-            files, tree.files, tree.listed, fleet=fleet, shown_as=shown_as, link=LINK
+            files,
+            tree.files,
+            tree.listed,
+            fleet=fleet,
+            shown_as=shown_as,
+            link=LINK,
+            sops_identity=identity,
         )
     except GenSecretError as exc:
         exc.exit_code = 2  # diff's code for trouble: never taken for "it differs"
@@ -425,6 +472,9 @@ class RenderArgs:
     ca_file: Path | None
     seal_cert: Path | None
     seal_scope: Scope | None
+    sops: bool
+    sops_age: list[str] | None
+    sops_config: Path | None
     alias: list[str] | None
     pull_namespace: list[str] | None
     pull_namespaces_from: str | None
@@ -469,6 +519,11 @@ def render_all(
     check_stdin(stdin_users, args.password_file)
     if args.seal_scope is not None and args.seal_cert is None:
         raise UsageError("--seal-scope needs --seal-cert")
+    use_sops = args.sops or bool(args.sops_age) or args.sops_config is not None
+    if use_sops and args.seal_cert is not None:
+        raise UsageError("--seal-cert writes SealedSecrets and --sops SOPS files: choose one")
+    if args.sops_age and args.sops_config is not None:
+        raise UsageError("--sops-age gives the recipients and --sops-config a rule: choose one")
     if args.out == "":
         raise UsageError("--out needs a folder name (use --out . for the current folder)")
     if args.patch and args.out is None:
@@ -489,6 +544,13 @@ def render_all(
     namespace_lists: tuple[tuple[str, str], ...] = ()
     if args.pull_namespaces_from is not None:
         namespace_lists = (inputs.read_text(args.pull_namespaces_from),)
+    settings = None
+    if use_sops:
+        settings = inputs.sops_settings(
+            args.sops_age or [], args.sops_config, args.out, dict(os.environ)
+        )
+        for line in settings.warnings:
+            say("warning", line)
     request = pipeline.Request(
         name=args.name,
         namespace=args.namespace,
@@ -497,6 +559,7 @@ def render_all(
         ca_file=args.ca_file,
         seal_cert=args.seal_cert,
         seal_scope=args.seal_scope or "strict",
+        sops=settings,
         aliases=tuple(args.alias or ()),
         pull_namespaces=tuple(args.pull_namespace or ()),
         pull_namespace_lists=namespace_lists,

@@ -78,13 +78,50 @@ SEALED_SECRETS = Comparer(
     unverified="the ciphertext cannot be checked without the sealed-secrets controller's "
     "private key; everything else matches",
 )
+
+
+def _is_sops(document: Any) -> bool:
+    return isinstance(document, dict) and isinstance(document.get("sops"), dict)
+
+
+def _sops_key(text: str, document: Any) -> str:
+    """A SOPS file without what a fresh encryption changes: the values' ciphertext, the data
+    key wrapped for each recipient, the MAC and the time. With the age identity at hand,
+    render keeps an unchanged file byte for byte, so this still sees every real change of
+    recipient, rule or plain field; only the values themselves need the identity."""
+    stripped = {k: v for k, v in document.items() if k not in ("data", "stringData", "sops")}
+    for field in ("data", "stringData"):
+        values = document.get(field)
+        if isinstance(values, dict):
+            stripped[field] = dict.fromkeys(values, "")
+    meta = dict(document["sops"])
+    for volatile in ("lastmodified", "mac"):
+        meta.pop(volatile, None)
+    if isinstance(meta.get("age"), list):
+        meta["age"] = [
+            {k: v for k, v in entry.items() if k != "enc"} if isinstance(entry, dict) else entry
+            for entry in meta["age"]
+        ]
+    stripped["sops"] = meta
+    return json.dumps(stripped, sort_keys=True, default=str)
+
+
+SOPS_FILES = Comparer(
+    name="sops",
+    claims=_is_sops,
+    key=_sops_key,
+    unverified="SOPS values cannot be compared without the age identity (SOPS_AGE_KEY_FILE "
+    "or SOPS_AGE_KEY); everything else matches",
+)
 PLAIN = Comparer(name="plain", claims=lambda document: True, key=_text_key)
 # First that claims a document wins; PLAIN takes the rest.
-COMPARERS: list[Comparer] = [SEALED_SECRETS]
+COMPARERS: list[Comparer] = [SEALED_SECRETS, SOPS_FILES]
 
 
-def comparer_for(document: Any) -> Comparer:
-    return next((c for c in COMPARERS if c.claims(document)), PLAIN)
+def comparer_for(document: Any, exact_sops: bool = False) -> Comparer:
+    """The comparer of a document; `exact_sops` compares SOPS files by their text."""
+    chosen = next((c for c in COMPARERS if c.claims(document)), PLAIN)
+    return PLAIN if exact_sops and chosen is SOPS_FILES else chosen
 
 
 # --- views ---------------------------------------------------------------------------------

@@ -114,6 +114,12 @@ def auths(
     return entries
 
 
+# The cluster's name goes in a label of gen-secret's own: Argo CD's label tracking owns
+# app.kubernetes.io/instance (it names the Argo Application), and would prune or mis-track
+# objects that carry another value in it.
+CLUSTER_LABEL = "sealer.io/cluster"
+
+
 def secret_entries(cluster: Cluster, options: RenderOptions) -> AuthEntries:
     """Every `auths` entry with its source: the Clusterfile's, the previous login, merged ones."""
     from generator.authsources import combine
@@ -144,7 +150,8 @@ def previous_credentials(registry: RegistryEndpoint, options: RenderOptions) -> 
 
 
 def labels(cluster: Cluster, component: str) -> Labels:
-    """The recommended app.kubernetes.io labels, sorted; `instance` only when it is valid."""
+    """The recommended app.kubernetes.io labels but `instance`, and the cluster's name when it
+    is a valid label value; sorted."""
     values = {
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/managed-by": "gen-secret",
@@ -152,7 +159,7 @@ def labels(cluster: Cluster, component: str) -> Labels:
         "app.kubernetes.io/part-of": "sealer",
     }
     if cluster.name and is_label_value(cluster.name):
-        values["app.kubernetes.io/instance"] = cluster.name
+        values[CLUSTER_LABEL] = cluster.name
     return tuple(sorted(values.items()))
 
 
@@ -170,9 +177,7 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
     elif not registry.credentials.password:
         warnings.append(f"registry {registry.url} has a username but an empty password")
     if cluster.name and not is_label_value(cluster.name):
-        warnings.append(
-            "cluster name is not a valid label value: no app.kubernetes.io/instance label"
-        )
+        warnings.append(f"cluster name is not a valid label value: no {CLUSTER_LABEL} label")
 
     composed = secret_entries(cluster, options)
     warnings += options.merge_warnings + composed.warnings

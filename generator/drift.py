@@ -73,9 +73,14 @@ def compare(
     fleet: bool = False,
     shown_as: str = "",
     link: bytes = b"",
+    sops_identity: bool = False,
 ) -> Drift:
     """Compare rendered files with the folder's: `present` maps paths to bytes (None: absent),
-    `listed` is the manifest's list; `shown_as` prefixes paths in the diff headers."""
+    `listed` is the manifest's list; `shown_as` prefixes paths in the diff headers.
+
+    `sops_identity`: the age identity was at hand, so render kept every SOPS file whose values
+    did not change byte for byte, and one it wrote anew holds a change: compare those exactly.
+    """
     drifts: list[FileDrift] = []
     for path in sorted(set(rendered) | {p for p in listed if present.get(p) is not None}):
         text = rendered.get(path)
@@ -85,11 +90,13 @@ def compare(
                 "exists and was not written by gen-secret; render would refuse to overwrite it",
                 f"{shown_as}{path}",
             )
-        drifts.append(_file(path, text, old, shown_as, link))
+        drifts.append(_file(path, text, old, shown_as, link, sops_identity))
     return Drift(tuple(drifts), fleet)
 
 
-def _file(path: str, text: str | None, old: bytes | None, shown_as: str, link: bytes) -> FileDrift:
+def _file(
+    path: str, text: str | None, old: bytes | None, shown_as: str, link: bytes, exact_sops: bool
+) -> FileDrift:
     name = f"{shown_as}{path}"
     if text is None:
         old_docs = _documents(_text(old, link))
@@ -102,10 +109,10 @@ def _file(path: str, text: str | None, old: bytes | None, shown_as: str, link: b
     if old == text.encode("utf-8"):
         return FileDrift(path, "unchanged")
     old_docs, new_docs = _documents(_text(old, link)), _documents(text)
-    old_keys = [_key(t, d) for t, d in old_docs]
-    new_keys = [_key(t, d) for t, d in new_docs]
+    old_keys = [comparer_for(d, exact_sops).key(t, d) for t, d in old_docs]
+    new_keys = [comparer_for(d, exact_sops).key(t, d) for t, d in new_docs]
     if old_keys == new_keys:
-        reasons = {comparer_for(d).unverified for _, d in new_docs} - {""}
+        reasons = {comparer_for(d, exact_sops).unverified for _, d in new_docs} - {""}
         return FileDrift(path, "unchanged", unverified=tuple(sorted(reasons)))
     references = {_identity(d): d for _, d in old_docs}
     old_view = view_lines([view(d) for _, d in old_docs])
@@ -137,10 +144,6 @@ def _documents(text: str) -> list[tuple[str, Any]]:
             parsed = [NOT_YAML]
         documents.append((part, parsed[0] if len(parsed) == 1 else NOT_YAML))
     return documents
-
-
-def _key(text: str, document: Any) -> str:
-    return comparer_for(document).key(text, document)
 
 
 def _identity(document: Any) -> tuple[str, str, str]:

@@ -9,6 +9,8 @@ from generator.errors import GenSecretError, Location
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+# A cluster's output folder or certificate file: one path component, never `.` or `..`.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def is_subdomain(name: str) -> bool:
@@ -21,6 +23,11 @@ def is_dns_label(name: str) -> bool:
 
 def is_label_value(value: str) -> bool:
     return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
+
+
+def is_file_name(name: str) -> bool:
+    """Whether a cluster name can name a file or folder of its own, safely."""
+    return _FILE_NAME.fullmatch(name) is not None
 
 
 def shown(value: str, limit: int = 64) -> str:

@@ -106,10 +106,18 @@ class PatchObject:
         }
 
 
-if TYPE_CHECKING:  # SealedSecretObject lives with sealing, which loads only when asked
+if TYPE_CHECKING:  # sealed and SOPS objects live with their code, which loads only when asked
     from generator.sealing import SealedSecretObject
+    from generator.sops import KeptSopsFile, SopsSecretObject
 
-KubeObject = Union[SecretObject, "SealedSecretObject", ServiceAccountObject, PatchObject]
+KubeObject = Union[
+    SecretObject,
+    "SealedSecretObject",
+    "SopsSecretObject",
+    "KeptSopsFile",
+    ServiceAccountObject,
+    PatchObject,
+]
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location

@@ -7,7 +7,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -356,6 +356,46 @@ def _read_manifest(root_fd: int) -> set[str]:
     # and `.` is no file at all.
     paths = (PurePosixPath(e) for e in entries)
     return {p.as_posix() for p in paths if p.parts and not p.is_absolute() and ".." not in p.parts}
+
+
+def read_previous(out_dir: Path, wanted: Callable[[str], bool], limit: int) -> dict[str, bytes]:
+    """The files an earlier render wrote into `out_dir` (its manifest lists them) that `wanted`
+    picks, by name: regular files only, never through a link, none larger than `limit`."""
+    try:
+        root_fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return {}  # no folder yet: nothing was written before
+    found: dict[str, bytes] = {}
+    try:
+        for rel in sorted(_read_manifest(root_fd)):
+            if wanted(rel):
+                data = _read_below(root_fd, rel, limit)
+                if data is not None:
+                    found[rel] = data
+    finally:
+        os.close(root_fd)
+    return found
+
+
+def _read_below(root_fd: int, rel: str, limit: int) -> bytes | None:
+    *parents, name = PurePosixPath(rel).parts
+    opened: list[int] = []
+    fd = root_fd
+    try:
+        for part in parents:
+            fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            opened.append(fd)
+        file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        with os.fdopen(file_fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(limit + 1)
+        return data if len(data) <= limit else None
+    except OSError:
+        return None  # gone, replaced by a link, unreadable: there is nothing to keep
+    finally:
+        for opened_fd in opened:
+            os.close(opened_fd)
 
 
 def _remove_stale(root_fd: int, stale: set[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,14 +16,14 @@ from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, RenderFormat, Scope
 from generator.errors import GenSecretError, UsageError
 from generator.interrupts import held
-from generator.names import check_namespace, check_object_name
+from generator.names import check_namespace, check_object_name, is_file_name
 
-if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
+if TYPE_CHECKING:  # sealing, SOPS and their cryptography load only when asked for
     from generator.authsources import Override
-    from generator.sealing import SealingCert
+    from generator.sealing import CertFolder, SealingCert
+    from generator.sops import Reencrypted, SopsSettings
 
-# A cluster's output folder in fleet mode: one path component, never `.` or `..`.
-_FOLDER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+    Certs = SealingCert | CertFolder
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -44,6 +43,10 @@ class Request:
     output_format: RenderFormat = "yaml"
     seal_cert: Path | None = None
     seal_scope: Scope = "strict"
+    # Secrets as SOPS files for age recipients; see `encrypts_with_sops`.
+    sops: SopsSettings | None = None
+    # A fleet: each cluster's files go to `<cluster name>/` below the output folder.
+    cluster_folders: bool = False
     aliases: tuple[str, ...] = ()
     pull_namespaces: tuple[str, ...] = ()
     # (text, display name) of a --pull-namespaces-from file
@@ -60,6 +63,12 @@ class Request:
     merge_auths: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     merge_override: Override | None = None
 
+    @property
+    def encrypts_with_sops(self) -> bool:
+        """Every Secret is written as a SOPS file: whatever applies the output must decrypt it
+        (a Flux Kustomization needs `decryption: {provider: sops}`)."""
+        return self.sops is not None
+
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Result:
@@ -75,6 +84,8 @@ class Result:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     output_format: RenderFormat = "yaml"
+    # SOPS files written anew that may hold what they held before, and why.
+    reencrypted: tuple[Reencrypted, ...] = ()
 
     @property
     def stream(self) -> str:
@@ -164,7 +175,7 @@ def run_fleet(
     """
     options = options_for(request)
     cert = _seal_cert(request)
-    request = replace(request, ca_node_paths=False)
+    request = replace(request, ca_node_paths=False, cluster_folders=True)
     results: dict[str, Result] = {}
     sources: dict[str, str] = {}
     for batch in _render_batches(inputs, request, options, cert):
@@ -174,7 +185,7 @@ def run_fleet(
                     f"cluster name {result.cluster!r} is used by both "
                     f"{sources[result.cluster]} and {result.source}"
                 )
-            if not re.fullmatch(_FOLDER_NAME, result.cluster):
+            if not is_file_name(result.cluster):
                 raise GenSecretError(
                     f"cluster name {result.cluster!r} cannot name an output folder", result.source
                 )
@@ -190,14 +201,14 @@ def run_fleet(
 _PARALLEL_FROM = 64
 _BATCH = 25  # clusters per task: small enough to spread, large enough to amortise the pipe
 # What the worker processes render: set before they fork, so no input crosses a pipe.
-_fleet_job: tuple[Sequence[tuple[str, bytes]], Request, RenderOptions, SealingCert | None]
+_fleet_job: tuple[Sequence[tuple[str, bytes]], Request, RenderOptions, Certs | None]
 
 
 def _render_batches(
     inputs: Sequence[tuple[str, bytes]],
     request: Request,
     options: RenderOptions,
-    cert: SealingCert | None,
+    cert: Certs | None,
 ) -> Iterator[list[Result]]:
     """Results in input order, a batch at a time, so the first bad file is always the one named."""
     workers = _workers(len(inputs))
@@ -276,12 +287,12 @@ def _worker_setup() -> None:
         os._exit(1)
 
 
-def _seal_cert(request: Request) -> SealingCert | None:
+def _seal_cert(request: Request) -> Certs | None:
     if request.seal_cert is None:
         return None
-    from generator.sealing import load_cert
+    from generator.sealing import load_certs
 
-    return load_cert(request.seal_cert, f"--seal-cert {request.seal_cert}")
+    return load_certs(request.seal_cert, f"--seal-cert {request.seal_cert}")
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -315,21 +326,32 @@ def _render_one(
     source: str,
     request: Request,
     options: RenderOptions,
-    cert: SealingCert | None,
+    certs: Certs | None,
 ) -> Result:
     prepared = prepare(data, source, request, options)
+    # A fleet's folder for this cluster: its name, or its file's for a Cluster without one.
+    name = prepared.cluster.name or folder_for_unnamed(source)
     context = build_context(prepared.cluster, prepared.options)
     warnings = context.warnings
-    if cert is not None:
+    if certs is not None:
         # Sealed before rendering: the plain Secret is never rendered, so never written.
-        from generator.sealing import seal_context
+        from generator.sealing import CertFolder, seal_context
 
+        cert = certs.for_cluster(name, source) if isinstance(certs, CertFolder) else certs
         context = seal_context(context, cert, request.seal_scope)
         warnings += cert.warnings
+    reencrypted: tuple[Reencrypted, ...] = ()
+    if request.sops is not None:
+        # Encrypted before rendering, like sealing: the plain Secret is never rendered.
+        from generator.sops import sops_context
+
+        folder = f"{name}/" if request.cluster_folders else ""
+        encrypted = sops_context(context, request.sops, folder)
+        context, reencrypted = encrypted.context, encrypted.reencrypted
+        warnings += tuple(w for w in encrypted.warnings if w not in warnings)
     files = _render_files(context, request)
-    name = prepared.cluster.name or folder_for_unnamed(source)
     notes = prepared.notes + context.notes
-    return Result(name, source, context, files, warnings, notes, request.output_format)
+    return Result(name, source, context, files, warnings, notes, request.output_format, reencrypted)
 
 
 def _render_files(context: RenderContext, request: Request) -> dict[str, str]:

@@ -73,6 +73,7 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["q"] = yaml_quote
+    env.filters["sv"] = sops_value
     # Empty bytes must render as "", not as nothing: `password:` alone would read back as null.
     env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii") or '""'
     return env
@@ -93,6 +94,20 @@ def yaml_quote(value: object) -> str:
     if _PLAIN.fullmatch(value) and _resolves_to_str(value):
         return value
     return '"' + "".join(_escape(ch) for ch in value) + '"'
+
+
+# A sops ENC[...] value: a fixed alphabet that YAML reads as a plain string. Compiled on first
+# use (re caches it): only SOPS runs need it.
+_SOPS_ENC = (
+    r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]"
+)
+
+
+def sops_value(value: object) -> str:
+    """An encrypted value plain, as sops writes it; anything else quoted by `yaml_quote`."""
+    if isinstance(value, str) and re.fullmatch(_SOPS_ENC, value):
+        return value
+    return yaml_quote(value)
 
 
 def _escape(ch: str) -> str:

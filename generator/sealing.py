@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from generator.context import RenderContext
 from generator.defaults import Scope
 from generator.errors import GenSecretError
+from generator.names import is_file_name
 from generator.objects import KubeObject, Labels, SecretObject, metadata
 
 if TYPE_CHECKING:  # cryptography is imported only when something is sealed: start-up time
@@ -68,6 +70,45 @@ class SealingCert:
     public_key: RSAPublicKey
     source: str
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
+class CertFolder:
+    """A folder of certificates, `<cluster name>.pem` for each cluster of a fleet.
+
+    Every cluster's sealed-secrets controller makes its own key pair, so a SealedSecret sealed
+    with another cluster's certificate never unseals there.
+    """
+
+    path: Path
+    source: str
+
+    def for_cluster(self, name: str, where: str) -> SealingCert:
+        """This cluster's certificate; a cluster without one is an error that names it."""
+        if not is_file_name(name):
+            raise GenSecretError(
+                f"cluster name {name!r} cannot name a certificate file in {self.source}", where
+            )
+        path = self.path / f"{name}.pem"
+        if not path.is_file():
+            raise GenSecretError(
+                f"no sealing certificate for cluster {name!r}: {self.source} has no {name}.pem",
+                where,
+            )
+        return _load_cached(path, f"{self.source}/{name}.pem")
+
+
+def load_certs(path: Path, source: str) -> SealingCert | CertFolder:
+    """One certificate for every cluster, or a folder of them, one per cluster."""
+    if path.is_dir():
+        return CertFolder(path, source.rstrip("/"))
+    return load_cert(path, source)
+
+
+# Each process of a fleet reads a cluster's certificate once, however many Secrets it seals.
+@functools.lru_cache(maxsize=256)
+def _load_cached(path: Path, source: str) -> SealingCert:
+    return load_cert(path, source)
 
 
 def load_cert(path: Path, source: str | None = None) -> SealingCert:

@@ -32,6 +32,15 @@ def require_tool(name: str, install_hint: str) -> str:
     return path
 
 
+def venv_tool(name: str, install_hint: str) -> str:
+    """A tool a Python package installs next to this interpreter (`.venv/bin` is not on PATH
+    when the tests run as `.venv/bin/pytest`), else one on PATH; else as require_tool."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return require_tool(name, install_hint)
+
+
 def gen_secret_script() -> str:
     """The installed console script next to this interpreter."""
     script = Path(sys.executable).parent / "gen-secret"

@@ -166,9 +166,10 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
 
 
 def instance(out: str) -> object:
+    """The cluster's name, from the Secret's label."""
     metadata = secret(out)["metadata"]
     assert isinstance(metadata, dict)
-    return metadata["labels"]["app.kubernetes.io/instance"]
+    return metadata["labels"]["sealer.io/cluster"]
 
 
 def test_default_search_order(cli: Cli, places: tuple[Path, Path], tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def test_fleet_writes_json_per_cluster(cli: Cli, tmp_path: Path) -> None:
     ok(cli("render", str(fleet), "-o", "json", "-w", str(out)))
     for name in ("east", "west"):
         (secret,) = kustomize(out / name)
-        assert secret["metadata"]["labels"]["app.kubernetes.io/instance"] == name
+        assert secret["metadata"]["labels"]["sealer.io/cluster"] == name
 
 
 def test_sealed_json_holds_sealed_secrets_only(cli: Cli, tmp_path: Path) -> None:

@@ -40,3 +40,17 @@ def test_fixture_output_validates(name: str, tmp_path: Path) -> None:
 
 def test_every_fixture_has_a_golden_file() -> None:
     assert sorted(p.name for p in GOLDEN.glob("*.yaml")) == CASES
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_argo_owns_the_instance_label(name: str, tmp_path: Path) -> None:
+    """Argo CD's label tracking owns app.kubernetes.io/instance: no object may carry it, and
+    the cluster's name goes to sealer.io/cluster on every object that has labels."""
+    request = Request(ca_root=tmp_path, pull_namespaces=("apps",), patches=("apps/deployment/w",))
+    result = run((FIXTURES / name).read_bytes(), name, request)
+    for path, text in result.files.items():
+        assert "app.kubernetes.io/instance" not in text, path
+        for document in yaml.safe_load_all(text):
+            labels = document.get("metadata", {}).get("labels")
+            if labels is not None:
+                assert labels["sealer.io/cluster"] == result.cluster, path

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyrage
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -28,6 +29,7 @@ from generator.clusterfile import read_clusterfile
 from generator.context import RenderOptions, build_context, secret_entries
 from generator.drift import compare
 from generator.errors import GenSecretError
+from generator.inputs import sops_settings
 from generator.inspect import secret_auths, summarise
 from generator.matching import match
 from generator.mergeauths import parse_merge_file
@@ -164,6 +166,18 @@ COMMANDS: dict[str, Command] = {
         ("render", "{clusterfile}", "--seal-cert", "{password_file}"), code=1
     ),
     "render a fleet folder": Command(("render", "{fleet}", "--out", "{out}")),
+    "render a fleet, a certificate folder": Command(
+        ("render", "{fleet}", "--seal-cert", "{seal_certs}", "--out", "{out}")
+    ),
+    "render --sops-age": Command(("render", "{clusterfile}", "--sops-age", "{age_recipient}")),
+    "render --sops-age --out, twice": Command(
+        ("render", "{clusterfile}", "--sops-age", "{age_recipient}", "--out", "{out_again}")
+    ),
+    "render a fleet --sops": Command(("render", "{fleet}", "--sops", "--out", "{sops_out}")),
+    "render --sops, no .sops.yaml": Command(("render", "{clusterfile}", "--sops"), code=1),
+    "render --sops-age, the password as recipient": Command(
+        ("render", "{clusterfile}", "--sops-age", "{password}"), code=1
+    ),
     "render with pull copies and patches": Command(
         (
             "render",
@@ -331,6 +345,16 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
     )
     files = {f"{n}/{rel}": text for n, r in fleet.items() for rel, text in r.files.items()}
     write_tree(tmp_path / "rendered-fleet", files)
+    (tmp_path / "certs").mkdir()
+    for name in ("east", "west"):
+        (tmp_path / "certs" / f"{name}.pem").write_bytes(sealing_certificate)
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    # A .sops.yaml above the output folder, and an earlier SOPS render to compare with.
+    (tmp_path / "gitops" / "out").mkdir(parents=True)
+    (tmp_path / "gitops" / ".sops.yaml").write_text(f"creation_rules:\n- age: {recipient}\n")
+    again = tmp_path / "again"
+    argv = ["render", str(clusterfile), "--sops-age", recipient, "--out", str(again)]
+    assert run_script(*argv, cwd=tmp_path).code == 0
     return {
         "rendered": str(tmp_path / "rendered"),
         "rendered_fleet": str(tmp_path / "rendered-fleet"),
@@ -340,6 +364,10 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
         "bad_merge_file": str(tmp_path / "bad-merge.json"),
         "fleet": str(tmp_path / "fleet"),
         "seal_cert": str(seal_cert),
+        "seal_certs": str(tmp_path / "certs"),
+        "age_recipient": recipient,
+        "out_again": str(again),
+        "sops_out": str(tmp_path / "gitops" / "out"),
         "clusterfile": str(clusterfile),
         "configmap": str(configmap),
         "password_file": str(password_file),
@@ -591,6 +619,13 @@ def test_repr_of_parsed_values_never_shows_the_password(
     drift = compare(
         rendered, {k: v.encode() for k, v in on_disk.items()}, frozenset(on_disk), shown_as="o/"
     )
+    # SOPS, and a second render that keeps the first one's files: the identity and the
+    # earlier files' bytes are in the settings.
+    identity = pyrage.x25519.Identity.generate()
+    sops = sops_settings([str(identity.to_public())], None, None, {})
+    first = run(data, "Clusterfile", replace(fanout, sops=sops))
+    earlier = {name: text.encode() for name, text in first.files.items()}
+    sops_again = replace(sops, previous=earlier, identities=(str(identity),))
     roots = [
         merge,
         secret_entries(cluster, rotating),
@@ -607,12 +642,17 @@ def test_repr_of_parsed_values_never_shows_the_password(
         run(data, "Clusterfile", request),
         run(data, "Clusterfile", fanout),
         run(data, "Clusterfile", replace(fanout, seal_cert=cert)),
+        run(data, "Clusterfile", replace(fanout, sops=sops)),
+        sops,
+        run(data, "Clusterfile", replace(fanout, sops=sops_again)),
+        sops_again,
     ]
     values = list(_dataclass_values(roots, set()))
     kinds = {type(v).__name__ for v in values}
     # The walk must reach the types that hold credentials, or this test proves nothing.
     wanted = {"Document", "Cluster", "Credentials", "SecretObject", "SealedSecretObject"}
     wanted |= {"MergeFile", "MergedEntry", "AuthEntries", "Drift", "FileDrift"}
+    wanted |= {"SopsSecretObject", "SopsSettings", "KeptSopsFile"}
     assert wanted | {"Result", "Prepared", "Summary", "MatchResult"} <= kinds
     assert drift.differs, "the drift must hold a diff, or its repr proves nothing"
     for value in values:

@@ -235,12 +235,12 @@ def test_yaml_and_jinja_syntax_stays_inside_values(
     labels = secret["metadata"]["labels"]
     assert set(labels) <= {
         "app.kubernetes.io/component",
-        "app.kubernetes.io/instance",
+        "sealer.io/cluster",
         "app.kubernetes.io/managed-by",
         "app.kubernetes.io/name",
         "app.kubernetes.io/part-of",
     }
-    same(labels.get("app.kubernetes.io/instance", cluster), cluster, "the instance label")
+    same(labels.get("sealer.io/cluster", cluster), cluster, "the cluster label")
     check_credentials(secret, "sea.hub:5000", username, password)
 
 

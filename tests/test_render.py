@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,15 +109,31 @@ def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_pa
     for name in names:
         module = Path(compiled.get_template(name).filename or "")
         assert module.parent == package / render.COMPILED, f"{name} was compiled from its file"
-    # Every template but sealing's, filled from a fan-out render of every object kind.
-    result = pipeline.run(
-        (FIXTURES / "ha-auth-multidoc.yaml").read_bytes(),
-        "ha.yaml",
-        pipeline.Request(
-            pull_namespaces=("apps",), service_accounts=("default",), patches=("deploy/web",)
-        ),
+    # Every template but sealing's, filled from a fan-out render of every object kind, plain,
+    # as SOPS files, and as SOPS files kept from an earlier render.
+    import pyrage
+
+    from generator.inputs import sops_settings
+
+    identity = pyrage.x25519.Identity.generate()
+    sops = sops_settings([str(identity.to_public())], None, None, {})
+    request = pipeline.Request(
+        pull_namespaces=("apps",), service_accounts=("default",), patches=("deploy/web",)
     )
-    objects = [obj for output in result.context.files for obj in output.objects]
+    source = (FIXTURES / "ha-auth-multidoc.yaml").read_bytes()
+    encrypted = pipeline.run(source, "ha.yaml", replace(request, sops=sops))
+    earlier = {name: text.encode() for name, text in encrypted.files.items()}
+    kept = replace(sops, previous=earlier, identities=(str(identity),))
+    objects = [
+        obj
+        for result in (
+            pipeline.run(source, "ha.yaml", request),
+            encrypted,
+            pipeline.run(source, "ha.yaml", replace(request, sops=kept)),
+        )
+        for output in result.context.files
+        for obj in output.objects
+    ]
     assert {obj.TEMPLATE for obj in objects} == set(names) - {
         "kustomization.yaml.j2",
         "sealedsecret.yaml.j2",

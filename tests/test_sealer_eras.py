@@ -205,7 +205,7 @@ def test_a_cluster_without_a_name_renders_without_an_instance_label(cli: Cli) ->
     result = cli("render", str(SEALER_READS / "no-name.yaml"))
     assert result.code == 0, result.err
     secret = yaml.safe_load(result.out)
-    assert "app.kubernetes.io/instance" not in secret["metadata"]["labels"]
+    assert "sealer.io/cluster" not in secret["metadata"]["labels"]
     assert "label" not in result.err
 
 

@@ -50,11 +50,11 @@ def cert_file(private_key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathF
     return path
 
 
-def clusterfile() -> bytes:
+def clusterfile(name: str = "sealed") -> bytes:
     document = {
         "apiVersion": "sealer.io/v2",
         "kind": "Cluster",
-        "metadata": {"name": "sealed"},
+        "metadata": {"name": name},
         "spec": {
             "registry": {
                 "localRegistry": {
@@ -408,6 +408,95 @@ def test_no_plain_secret_when_stdin_password(cli: Cli, cert_file: Path, tmp_path
         assert form not in result.out.encode(), "the stdin password reached stdout"
 
 
+# --- a fleet: one controller, one key pair, one certificate per cluster -----------------------
+
+FLEET = ("alpha", "beta", "gamma")
+
+
+@pytest.fixture(scope="module")
+def fleet_keys() -> dict[str, rsa.RSAPrivateKey]:
+    return {name: rsa.generate_private_key(public_exponent=65537, key_size=2048) for name in FLEET}
+
+
+def fleet_inputs(tmp_path: Path, keys: dict[str, rsa.RSAPrivateKey]) -> tuple[Path, Path]:
+    """A folder of Clusterfiles and a folder of `<cluster>.pem`, as `kubeseal --fetch-cert`
+    gives them, one per cluster."""
+    clusters, certs = tmp_path / "clusters", tmp_path / "certs"
+    clusters.mkdir()
+    certs.mkdir()
+    later = datetime.datetime.now(datetime.UTC) + 3650 * DAY
+    for name, key in keys.items():
+        (clusters / f"{name}.yaml").write_bytes(clusterfile(name))
+        (certs / f"{name}.pem").write_bytes(self_signed_certificate(key.public_key(), key, later))
+    return clusters, certs
+
+
+def test_each_cluster_seals_with_its_own_certificate(
+    cli: Cli, fleet_keys: dict[str, rsa.RSAPrivateKey], tmp_path: Path
+) -> None:
+    clusters, certs = fleet_inputs(tmp_path, fleet_keys)
+    out = tmp_path / "out"
+    args = ["render", str(clusters), "--pull-namespace", "team-a", "--out", str(out)]
+    result = cli(*args, "--seal-cert", str(certs))
+    assert result.code == 0, result.err
+    plain = documents(render(tmp_path))  # every cluster renders the same Secrets but a label
+    for name in FLEET:
+        sealed = [
+            d
+            for file in ("secret.yaml", "pull-secrets.yaml")
+            for d in yaml.safe_load_all((out / name / file).read_text())
+            if d["kind"] == "SealedSecret"
+        ]
+        assert len(sealed) == 2, name
+        for document in sealed:
+            secret = unseal(document, fleet_keys[name])
+            (want,) = [
+                d
+                for d in plain
+                if d["kind"] == "Secret"
+                and d["metadata"]["namespace"] == secret["metadata"]["namespace"]
+            ]
+            assert decode_data(secret) == decode_data(want), f"{name}: unsealed bytes differ"
+            for other in FLEET:
+                if other != name:
+                    with pytest.raises(ValueError, match="Decryption failed"):
+                        unseal(document, fleet_keys[other])
+
+
+def test_a_cluster_without_its_certificate_is_an_error(
+    cli: Cli, fleet_keys: dict[str, rsa.RSAPrivateKey], tmp_path: Path
+) -> None:
+    clusters, certs = fleet_inputs(tmp_path, fleet_keys)
+    (certs / "beta.pem").unlink()
+    out = tmp_path / "out"
+    result = cli("render", str(clusters), "--out", str(out), "--seal-cert", str(certs))
+    assert result.code == 1
+    assert result.err.count("\n") == 1, result.err
+    assert "no sealing certificate for cluster 'beta'" in result.err
+    assert f"--seal-cert {certs} has no beta.pem" in result.err
+    assert str(clusters / "beta.yaml") in result.err
+    assert not out.exists(), "nothing may be written when a cluster has no certificate"
+
+
+def test_one_cluster_takes_its_certificate_from_a_folder(
+    cli: Cli, fleet_keys: dict[str, rsa.RSAPrivateKey], tmp_path: Path
+) -> None:
+    clusters, certs = fleet_inputs(tmp_path, fleet_keys)
+    result = cli("render", str(clusters / "gamma.yaml"), "--seal-cert", str(certs))
+    assert result.code == 0, result.err
+    (sealed,) = yaml.safe_load_all(result.out)
+    assert decode_data(unseal(sealed, fleet_keys["gamma"]))["password"] == PASSWORD.encode()
+    with pytest.raises(ValueError, match="Decryption failed"):
+        unseal(sealed, fleet_keys["alpha"])
+
+
+def test_a_cluster_name_that_cannot_name_a_file_is_refused(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "Clusterfile").write_bytes(clusterfile("../../etc/cert"))
+    result = cli("render", str(tmp_path / "Clusterfile"), "--seal-cert", str(tmp_path))
+    assert result.code == 1
+    assert "cannot name a certificate file" in result.err
+
+
 # --- certificates that will not do ----------------------------------------------------------
 
 
@@ -437,7 +526,8 @@ def test_not_a_certificate(cli: Cli, private_key: rsa.RSAPrivateKey, tmp_path: P
     assert "not a PEM X.509 certificate" in one_line_error(cli, tmp_path, garbage)
     assert "not a PEM X.509" in one_line_error(cli, tmp_path, tmp_path / "Clusterfile")
     assert "cannot read" in one_line_error(cli, tmp_path, tmp_path / "missing.pem")
-    assert "directory" in one_line_error(cli, tmp_path, tmp_path)
+    # A folder holds one certificate per cluster; this one has none for cluster "sealed".
+    assert "no sealing certificate for cluster 'sealed'" in one_line_error(cli, tmp_path, tmp_path)
 
 
 def test_ec_certificate_is_refused(cli: Cli, tmp_path: Path) -> None:

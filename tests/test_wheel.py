@@ -94,8 +94,8 @@ def test_wheel_metadata_declares_the_script_and_only_runtime_dependencies(
     assert metadata["Version"] == project["version"]
     requires = [r for r in metadata.get_all("Requires-Dist", []) if "extra ==" not in r]
     names = sorted(r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in requires)
-    # The design's three, and cryptography for --seal-cert (issue 5 names it).
-    assert names == ["cryptography", "jinja2", "pyyaml", "typer"]
+    # The design's three, cryptography for --seal-cert and SOPS, and pyrage (age) for SOPS.
+    assert names == ["cryptography", "jinja2", "pyrage", "pyyaml", "typer"]
     assert "gen-secret = generator.script:run" in entry_points
 
 
