@@ -201,6 +201,21 @@ def render(
             "Repeatable.",
         ),
     ] = None,
+    cluster_state: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="FILE",
+            help="`kubectl get namespaces,serviceaccounts -A -o yaml` (or json) output, '-' "
+            "for stdin: ServiceAccounts keep the pull secrets they list. Repeatable.",
+        ),
+    ] = None,
+    namespace_selector: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SELECTOR",
+            help="Pull namespaces by label, from --cluster-state (kubectl's -l grammar).",
+        ),
+    ] = None,
 ) -> None:
     """Print the registry Secret as YAML, or write it to a folder.
 
@@ -214,6 +229,7 @@ def render(
             ("CLUSTERFILE -", STDIN in (clusterfiles or ())),
             ("--password-stdin", password_stdin),
             ("--pull-namespaces-from -", pull_namespaces_from == STDIN),
+            ("--cluster-state -", STDIN in (cluster_state or ())),
         )
         if used
     ]
@@ -224,14 +240,17 @@ def render(
         raise UsageError("--out needs a folder name (use --out . for the current folder)")
     if patch and out is None:
         raise UsageError("--patch writes patch files, so it needs --out DIR")
-    if (service_account or keep_pull_secret) and not (pull_namespace or pull_namespaces_from):
+    targets = pull_namespace or pull_namespaces_from or namespace_selector is not None
+    if (service_account or keep_pull_secret or cluster_state) and not targets:
         raise UsageError(
-            "--service-account and --keep-pull-secret need a --pull-namespace or "
-            "--pull-namespaces-from"
+            "--service-account, --keep-pull-secret and --cluster-state need a --pull-namespace, "
+            "--pull-namespaces-from or --namespace-selector"
         )
     found = inputs.read_clusterfiles(list(clusterfiles or ()))
     if found.is_fleet and out is None:
         raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
+    if found.is_fleet and cluster_state:
+        raise UsageError("--cluster-state describes one cluster: give one Clusterfile")
     for line in found.notes:
         say("", line)
     password = read_password_option(password_stdin, password_file)
@@ -254,6 +273,8 @@ def render(
         keep_pull_secrets=tuple(keep_pull_secret or ()),
         patches=tuple(patch or ()),
         kustomization=out is not None,
+        cluster_states=inputs.read_documents(list(cluster_state or ())),
+        namespace_selector=namespace_selector,
     )
     started = time.monotonic()
     if found.is_fleet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,9 @@ class RenderOptions:
     service_accounts: tuple[str, ...] = ()
     keep_pull_secrets: tuple[str, ...] = ()
     patches: tuple[PatchTarget, ...] = ()
+    # What the ServiceAccounts already list, by (namespace, name), from a --cluster-state dump.
+    existing_pull_secrets: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # found while reading the options
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -120,7 +124,7 @@ def labels(cluster: Cluster, component: str) -> Labels:
 def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
     """The main Secret, then per target namespace a pull copy and ServiceAccounts, then patches."""
     registry = effective_registry(cluster, options)
-    warnings = list(cluster.warnings)
+    warnings = [*cluster.warnings, *options.warnings]
     if registry.credentials is None:
         warnings.append(
             f"registry {registry.url} has no credentials: the Secret allows anonymous pulls only"
@@ -182,7 +186,8 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     accounts = options.service_accounts or (
         (DEFAULT_SERVICE_ACCOUNT,) if options.pull_namespaces else ()
     )
-    pull_secrets = tuple(dict.fromkeys((options.name, *options.keep_pull_secrets)))
+    ours = (options.name, *options.keep_pull_secrets)
+    existing = options.existing_pull_secrets
     copy_labels = labels(cluster, "pull-secret")
     account_labels = labels(cluster, "pull-secret-consumer")
     pull_data = ((".dockerconfigjson", config),)
@@ -193,8 +198,15 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
         if namespace != options.namespace:  # the main Secret already serves its own namespace
             objects.append(SecretObject(options.name, namespace, copy_labels, pull_data))
         if namespace in pulled:
+            # What the account lists today stays, in its order: the list is atomic, so
+            # anything left out would be dropped when this object is applied.
             objects += [
-                ServiceAccountObject(account, namespace, account_labels, pull_secrets)
+                ServiceAccountObject(
+                    account,
+                    namespace,
+                    account_labels,
+                    tuple(dict.fromkeys((*existing.get((namespace, account), ()), *ours))),
+                )
                 for account in accounts
             ]
     return [OutputFile(PULL_FILE, tuple(objects))] if objects else []

@@ -50,6 +50,9 @@ class Request:
     service_accounts: tuple[str, ...] = ()
     keep_pull_secrets: tuple[str, ...] = ()
     patches: tuple[str, ...] = ()
+    # (display name, bytes) of each --cluster-state dump, and the --namespace-selector
+    cluster_states: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    namespace_selector: str | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -91,7 +94,14 @@ def options_for(request: Request) -> RenderOptions:
         service_accounts=tuple(dict.fromkeys(request.service_accounts)),
         keep_pull_secrets=tuple(dict.fromkeys(request.keep_pull_secrets)),
     )
-    fan_out = (request.aliases, request.pull_namespaces, request.pull_namespace_lists)
+    selected: tuple[str, ...] = ()
+    if request.cluster_states or request.namespace_selector is not None:
+        from generator.clusterstate import from_request  # only runs given a dump load it
+
+        options, selected = from_request(
+            options, request.cluster_states, request.namespace_selector
+        )
+    fan_out = (request.aliases, request.pull_namespaces, request.pull_namespace_lists, selected)
     if not any((*fan_out, request.patches)):
         return options
     from generator import fanout  # only runs that fan out pay for loading it
@@ -105,7 +115,7 @@ def options_for(request: Request) -> RenderOptions:
         options,
         aliases=tuple(dict.fromkeys(fanout.parse_alias(a) for a in request.aliases)),
         pull_namespaces=fanout.target_namespaces(
-            (*request.pull_namespaces, *listed), request.exclude_namespaces
+            (*request.pull_namespaces, *listed, *selected), request.exclude_namespaces
         ),
         patches=tuple(fanout.parse_patch_target(p, request.namespace) for p in request.patches),
     )
