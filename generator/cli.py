@@ -216,6 +216,14 @@ def render(
             help="Pull namespaces by label, from --cluster-state (kubectl's -l grammar).",
         ),
     ] = None,
+    node_files: Annotated[
+        bool,
+        typer.Option(
+            "--node-files",
+            help="Also write containerd's certs.d files and the kubelet's config.json under "
+            "nodes/ (needs --out).",
+        ),
+    ] = False,
 ) -> None:
     """Print the registry Secret as YAML, or write it to a folder.
 
@@ -246,6 +254,8 @@ def render(
             "--service-account, --keep-pull-secret and --cluster-state need a --pull-namespace, "
             "--pull-namespaces-from or --namespace-selector"
         )
+    if node_files and out is None:
+        raise UsageError("--node-files writes files, so it needs --out DIR")
     found = inputs.read_clusterfiles(list(clusterfiles or ()))
     if found.is_fleet and out is None:
         raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
@@ -275,6 +285,7 @@ def render(
         kustomization=out is not None,
         cluster_states=inputs.read_documents(list(cluster_state or ())),
         namespace_selector=namespace_selector,
+        node_files=node_files,
     )
     started = time.monotonic()
     if found.is_fleet:

@@ -53,6 +53,8 @@ class Request:
     # (display name, bytes) of each --cluster-state dump, and the --namespace-selector
     cluster_states: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     namespace_selector: str | None = None
+    # containerd's certs.d files and the kubelet's config.json under nodes/ (needs --out)
+    node_files: bool = False
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -293,7 +295,7 @@ def _render_one(
     cert: SealingCert | None,
 ) -> Result:
     prepared = prepare(data, source, request, options)
-    context = build_context(prepared.cluster, prepared.options)
+    context = plain = build_context(prepared.cluster, prepared.options)
     warnings = context.warnings
     if cert is not None:
         # Sealed before rendering: the plain Secret is never rendered, so never written.
@@ -304,5 +306,28 @@ def _render_one(
     from generator.render import render  # Jinja loads only for commands that render
 
     files = render(context, with_kustomization=request.kustomization)
+    if request.node_files:
+        node_files, node_warnings = _node_files(prepared, plain, sealed=cert is not None)
+        files.update(node_files)
+        warnings += node_warnings
     name = prepared.cluster.name
     return Result(name, source, context, files, warnings, prepared.notes)
+
+
+def _node_files(
+    prepared: Prepared, context: RenderContext, *, sealed: bool
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The files under nodes/ for --node-files; config.json only when nothing is sealed."""
+    from generator.nodefiles import KUBELET_CONFIG, registry_hosts, render_node_files
+
+    ca = prepared.options.ca
+    hosts, warnings = registry_hosts(
+        prepared.cluster, context.registry, prepared.options.aliases, ca is not None
+    )
+    config = None if sealed else dict(context.main_secret.data)[".dockerconfigjson"]
+    if sealed:
+        warnings.append(
+            f"--node-files: {KUBELET_CONFIG} is not written with --seal-cert: it would hold "
+            "the registry credentials in clear"
+        )
+    return render_node_files(hosts, ca, config), tuple(warnings)

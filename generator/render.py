@@ -73,6 +73,7 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["q"] = yaml_quote
+    env.filters["toml"] = toml_quote
     # Empty bytes must render as "", not as nothing: `password:` alone would read back as null.
     env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii") or '""'
     return env
@@ -93,6 +94,22 @@ def yaml_quote(value: object) -> str:
     if _PLAIN.fullmatch(value) and _resolves_to_str(value):
         return value
     return '"' + "".join(_escape(ch) for ch in value) + '"'
+
+
+def toml_quote(value: object) -> str:
+    """A TOML basic string that reads back as exactly this string."""
+    if not isinstance(value, str):
+        raise TypeError(f"toml_quote takes a string, not {type(value).__name__}")
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _escape(ch: str) -> str:
