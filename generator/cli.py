@@ -62,6 +62,13 @@ def _root(
     """
 
 
+class GitOpsEngine(StrEnum):
+    """Which GitOps engine --gitops wires a fleet's folders for."""
+
+    flux = "flux"
+    argocd = "argocd"
+
+
 class OutputFormat(StrEnum):
     """How `inspect` and `match` print: text (a table on a terminal) or JSON for scripts."""
 
@@ -224,6 +231,31 @@ def render(
             "nodes/ (needs --out).",
         ),
     ] = False,
+    gitops: Annotated[
+        GitOpsEngine | None,
+        typer.Option(
+            metavar="ENGINE",
+            help="Also write Flux (flux) or Argo CD (argocd) objects that deliver each "
+            "cluster's folder (a fleet with --out).",
+            show_default=False,
+        ),
+    ] = None,
+    gitops_source: Annotated[
+        str, typer.Option(metavar="NAME", help="Flux GitRepository that holds --out.")
+    ] = "flux-system",
+    gitops_repo: Annotated[
+        str | None, typer.Option(metavar="URL", help="Argo CD: the repository that holds --out.")
+    ] = None,
+    gitops_revision: Annotated[
+        str, typer.Option(metavar="REV", help="Argo CD: the branch, tag or commit to deliver.")
+    ] = "HEAD",
+    gitops_path: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="--out's path inside the repository (default: from its git working tree).",
+        ),
+    ] = None,
 ) -> None:
     """Print the registry Secret as YAML, or write it to a folder.
 
@@ -256,11 +288,30 @@ def render(
         )
     if node_files and out is None:
         raise UsageError("--node-files writes files, so it needs --out DIR")
+    gitops_spec = None
+    wired = gitops or gitops_repo or gitops_path  # the module loads only when asked for
+    if wired or (gitops_source, gitops_revision) != ("flux-system", "HEAD"):
+        from generator import gitops as wiring
+        from generator.output import git_work_tree as repository_of
+
+        gitops_spec = wiring.spec_from_options(
+            gitops.value if gitops else None,
+            source=gitops_source,
+            repo_url=gitops_repo,
+            revision=gitops_revision,
+            path=gitops_path,
+            out=out,
+            work_tree=repository_of(Path(out)) if gitops and out else None,
+            name=name,
+            namespace=namespace,
+        )
     found = inputs.read_clusterfiles(list(clusterfiles or ()))
     if found.is_fleet and out is None:
         raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
     if found.is_fleet and cluster_state:
         raise UsageError("--cluster-state describes one cluster: give one Clusterfile")
+    if gitops_spec is not None and not found.is_fleet:
+        raise UsageError("--gitops wires a fleet: give several Clusterfiles or a folder")
     for line in found.notes:
         say("", line)
     password = read_password_option(password_stdin, password_file)
@@ -286,12 +337,15 @@ def render(
         cluster_states=inputs.read_documents(list(cluster_state or ())),
         namespace_selector=namespace_selector,
         node_files=node_files,
+        instance_label=gitops is not GitOpsEngine.argocd,
     )
     started = time.monotonic()
     if found.is_fleet:
         with progress(len(found.files)) as advance:
             results = pipeline.run_fleet(found.files, request, advance)
         files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
+        if gitops_spec is not None:
+            files.update(wiring.render_gitops(gitops_spec, list(results)))
     else:
         ((source, data),) = found.files
         results = {"": pipeline.run(data, source, request)}

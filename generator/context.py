@@ -44,6 +44,7 @@ class RenderOptions:
     patches: tuple[PatchTarget, ...] = ()
     # What the ServiceAccounts already list, by (namespace, name), from a --cluster-state dump.
     existing_pull_secrets: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    instance_label: bool = True
     warnings: tuple[str, ...] = ()  # found while reading the options
 
 
@@ -108,16 +109,21 @@ def auths(
     return entries
 
 
-def labels(cluster: Cluster, component: str) -> Labels:
+def labels(cluster: Cluster, component: str, *, instance: bool = True) -> Labels:
     """The recommended app.kubernetes.io labels, sorted; `instance` only when it is valid."""
+    return name_labels(cluster.name, component, instance=instance)
+
+
+def name_labels(cluster_name: str, component: str, *, instance: bool = True) -> Labels:
+    """The recommended labels for a cluster known by name only (GitOps wiring has no more)."""
     values = {
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/managed-by": "gen-secret",
         "app.kubernetes.io/name": "sealer-registry",
         "app.kubernetes.io/part-of": "sealer",
     }
-    if is_label_value(cluster.name):
-        values["app.kubernetes.io/instance"] = cluster.name
+    if instance and is_label_value(cluster_name):
+        values["app.kubernetes.io/instance"] = cluster_name
     return tuple(sorted(values.items()))
 
 
@@ -131,7 +137,7 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         )
     elif not registry.credentials.password:
         warnings.append(f"registry {registry.url} has a username but an empty password")
-    if not is_label_value(cluster.name):
+    if options.instance_label and not is_label_value(cluster.name):
         warnings.append(
             "cluster name is not a valid label value: no app.kubernetes.io/instance label"
         )
@@ -171,7 +177,7 @@ def _main_secret(
     return SecretObject(
         name=options.name,
         namespace=options.namespace,
-        labels=labels(cluster, "registry-credentials"),
+        labels=labels(cluster, "registry-credentials", instance=options.instance_label),
         data=tuple(sorted(data.items())),
     )
 
@@ -188,8 +194,8 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     )
     ours = (options.name, *options.keep_pull_secrets)
     existing = options.existing_pull_secrets
-    copy_labels = labels(cluster, "pull-secret")
-    account_labels = labels(cluster, "pull-secret-consumer")
+    copy_labels = labels(cluster, "pull-secret", instance=options.instance_label)
+    account_labels = labels(cluster, "pull-secret-consumer", instance=options.instance_label)
     pull_data = ((".dockerconfigjson", config),)
     pulled = set(options.pull_namespaces)
     targets = pulled | {t.namespace for t in options.patches}

@@ -55,6 +55,8 @@ class Request:
     namespace_selector: str | None = None
     # containerd's certs.d files and the kubelet's config.json under nodes/ (needs --out)
     node_files: bool = False
+    # Argo CD's label tracking owns app.kubernetes.io/instance; under it, leave it out.
+    instance_label: bool = True
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -95,6 +97,7 @@ def options_for(request: Request) -> RenderOptions:
         password=request.password,
         service_accounts=tuple(dict.fromkeys(request.service_accounts)),
         keep_pull_secrets=tuple(dict.fromkeys(request.keep_pull_secrets)),
+        instance_label=request.instance_label,
     )
     selected: tuple[str, ...] = ()
     if request.cluster_states or request.namespace_selector is not None:
