@@ -1,9 +1,8 @@
 """--gitops flux|argocd: the wiring objects, valid against the engines' published CRD schemas,
 pointing at folders that kustomize builds.
 
-The CRD schemas are the engines' own files, read where the project's shared data lives
-(`shared/crds/` beside the repository; `GEN_SECRET_CRD_DIR` overrides), not copied into the
-repository:
+The CRD schemas are the engines' own files, read from `tests/crds/` or, where the project's
+shared data lives, `shared/crds/` beside the repository (`GEN_SECRET_CRD_DIR` overrides both):
 
 - `kustomize.toolkit.fluxcd.io_kustomizations.yaml`: fluxcd/kustomize-controller,
   `config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml`, commit
@@ -31,7 +30,7 @@ from generator.gitops import (
     render_gitops,
     repository_path,
 )
-from tests.conftest import FIXTURES, REQUIRE_TOOLS, ROOT, Cli, Run
+from tests.conftest import FIXTURES, HERE, REQUIRE_TOOLS, ROOT, Cli, Run
 from tests.test_fanout import kubectl
 
 FLUX_CRD = "kustomize.toolkit.fluxcd.io_kustomizations.yaml"
@@ -42,14 +41,15 @@ CLUSTERS = ["prod-east", "uses-harbor"]  # their metadata.name
 
 def crd_file(name: str) -> Path:
     """A published CRD, or a skip (a failure in CI) that says where it is expected."""
-    folder = Path(os.environ.get("GEN_SECRET_CRD_DIR") or ROOT.parent / "shared" / "crds")
-    path = folder / name
-    if not path.is_file():
-        message = f"CRD schema {name} not found in {folder} (set GEN_SECRET_CRD_DIR)"
-        if REQUIRE_TOOLS:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    given = os.environ.get("GEN_SECRET_CRD_DIR")
+    folders = [Path(given)] if given else [HERE / "crds", ROOT.parent / "shared" / "crds"]
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    message = f"CRD schema {name} is in none of {', '.join(map(str, folders))}"
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{message} (GEN_SECRET_REQUIRE_TOOLS=1 turns this skip into a failure)")
+    pytest.skip(message)
 
 
 @functools.cache
