@@ -92,7 +92,7 @@ def render_node_files(
     template = environment().get_template(RegistryHost.TEMPLATE)
     files: dict[str, str] = {}
     for host in hosts:
-        text = template.render(host=host)
+        text = template.render(obj=host)
         # Render, then parse: a key must not be able to change the file's structure.
         try:
             parsed = tomllib.loads(text)
