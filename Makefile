@@ -5,8 +5,13 @@ BIN    := $(VENV)/bin
 # Debian packages the end-to-end tests need (a real registry and a real container client, and
 # age, which must open what gen-secret encrypts for it).
 E2E_PACKAGES := docker-registry skopeo apache2-utils openssl age
+# npm packages the GitOps tests check the Flux and Argo CD objects with: the engines' schemas as
+# published models (validators and TypeScript declarations) and the compiler that reads the
+# declarations. Exact versions: tests/test_gitops.py says how faithful each is.
+NPM_TEST_PACKAGES := @kubernetes-models/flux-cd@3.0.1 @kubernetes-models/argo-cd@4.0.0 typescript@5.9.3
+NPM_TEST_DIR      := .npm-test
 
-.PHONY: run test lint unit golden bench e2e-deps clean
+.PHONY: run test lint unit golden bench e2e-deps test-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +22,8 @@ run: $(BIN)/python
 	$(BIN)/python -m pip install -q .
 	$(BIN)/gen-secret render examples/Clusterfile
 
-# Install the test needs (Python and, as root, Debian packages), lint, type-check, test.
-test: $(BIN)/python e2e-deps
+# Install the test needs (Python, npm and, as root, Debian packages), lint, type-check, test.
+test: $(BIN)/python e2e-deps test-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
 	$(BIN)/ruff check generator tests hatch_build.py
 	$(BIN)/ruff format --check generator tests hatch_build.py
@@ -48,5 +53,19 @@ e2e-deps:
 	  else echo "not root: end-to-end tests will skip; install$$missing to run them"; fi; \
 	fi
 
+# Into $(NPM_TEST_DIR)/, not the repository's root: the project has no package.json of its own.
+# Installed again only when the pinned list changes (the stamp file holds the list installed).
+# The kubernetes-models packages declare Node >= 22; they run on Node 20, where npm only warns.
+test-deps:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "no node/npm: the GitOps schema tests will skip; install Node.js and npm to run them"; \
+	elif [ "$$(cat $(NPM_TEST_DIR)/.installed 2>/dev/null)" != "$(NPM_TEST_PACKAGES)" ]; then \
+	  echo "installing $(NPM_TEST_PACKAGES) into $(NPM_TEST_DIR)/"; \
+	  rm -rf $(NPM_TEST_DIR) && mkdir $(NPM_TEST_DIR) && \
+	  npm install --no-save --prefix $(NPM_TEST_DIR) --no-audit --no-fund --loglevel=error \
+	    $(NPM_TEST_PACKAGES) >/dev/null && \
+	  echo "$(NPM_TEST_PACKAGES)" > $(NPM_TEST_DIR)/.installed; \
+	fi
+
 clean:
-	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NPM_TEST_DIR) .venv-bench build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

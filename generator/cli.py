@@ -63,6 +63,13 @@ def _root(
     """
 
 
+class GitOpsEngine(StrEnum):
+    """Which GitOps engine --gitops wires a fleet's folders for."""
+
+    flux = "flux"
+    argocd = "argocd"
+
+
 # Options that every command shares, defined once so their names and help never drift apart.
 ClusterfileArg = Annotated[
     str | None,
@@ -221,6 +228,54 @@ SopsConfigOption = Annotated[
         dir_okay=False,
     ),
 ]
+ClusterStateOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="FILE",
+        help="`kubectl get namespaces,serviceaccounts -A -o yaml` (or json) output, '-' "
+        "for stdin: ServiceAccounts keep the pull secrets they list. Repeatable.",
+    ),
+]
+NamespaceSelectorOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SELECTOR",
+        help="Pull namespaces by label, from --cluster-state (kubectl's -l grammar).",
+    ),
+]
+NodeFilesOption = Annotated[
+    bool,
+    typer.Option(
+        "--node-files",
+        help="Also write containerd's certs.d files and the kubelet's config.json under "
+        "nodes/ (needs --out).",
+    ),
+]
+GitOpsOption = Annotated[
+    GitOpsEngine | None,
+    typer.Option(
+        metavar="ENGINE",
+        help="Also write Flux (flux) or Argo CD (argocd) objects that deliver each "
+        "cluster's folder (a fleet with --out).",
+        show_default=False,
+    ),
+]
+GitOpsSourceOption = Annotated[
+    str, typer.Option(metavar="NAME", help="Flux GitRepository that holds --out.")
+]
+GitOpsRepoOption = Annotated[
+    str | None, typer.Option(metavar="URL", help="Argo CD: the repository that holds --out.")
+]
+GitOpsRevisionOption = Annotated[
+    str, typer.Option(metavar="REV", help="Argo CD: the branch, tag or commit to deliver.")
+]
+GitOpsPathOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="PATH",
+        help="--out's path inside the repository (default: from its git working tree).",
+    ),
+]
 SealScopeOption = Annotated[
     Scope | None,
     typer.Option(
@@ -336,6 +391,14 @@ def render(
     previous_password_file: PreviousPasswordFileOption = None,
     merge_auths: MergeAuthsOption = None,
     merge_auths_override: MergeOverrideOption = None,
+    cluster_state: ClusterStateOption = None,
+    namespace_selector: NamespaceSelectorOption = None,
+    node_files: NodeFilesOption = False,
+    gitops: GitOpsOption = None,
+    gitops_source: GitOpsSourceOption = "flux-system",
+    gitops_repo: GitOpsRepoOption = None,
+    gitops_revision: GitOpsRevisionOption = "HEAD",
+    gitops_path: GitOpsPathOption = None,
 ) -> None:
     """Print the registry Secret as YAML, or write it to a folder.
 
@@ -412,6 +475,14 @@ def check_command(
     previous_password_file: PreviousPasswordFileOption = None,
     merge_auths: MergeAuthsOption = None,
     merge_auths_override: MergeOverrideOption = None,
+    cluster_state: ClusterStateOption = None,
+    namespace_selector: NamespaceSelectorOption = None,
+    node_files: NodeFilesOption = False,
+    gitops: GitOpsOption = None,
+    gitops_source: GitOpsSourceOption = "flux-system",
+    gitops_repo: GitOpsRepoOption = None,
+    gitops_revision: GitOpsRevisionOption = "HEAD",
+    gitops_path: GitOpsPathOption = None,
 ) -> None:
     """Compare --out DIR with what render would write there; write nothing.
 
@@ -487,6 +558,14 @@ class RenderArgs:
     previous_password_file: Path | None
     merge_auths: list[str] | None
     merge_auths_override: MergeWinner | None
+    cluster_state: list[str] | None
+    namespace_selector: str | None
+    node_files: bool
+    gitops: GitOpsEngine | None
+    gitops_source: str
+    gitops_repo: str | None
+    gitops_revision: str
+    gitops_path: str | None
 
     @classmethod
     def of(cls, values: dict[str, Any]) -> "RenderArgs":
@@ -513,6 +592,7 @@ def render_all(
             ("--previous-password-stdin", args.previous_password_stdin),
             ("--pull-namespaces-from -", args.pull_namespaces_from == STDIN),
             ("--merge-auths -", STDIN in (args.merge_auths or ())),
+            ("--cluster-state -", STDIN in (args.cluster_state or ())),
         )
         if used
     ]
@@ -528,16 +608,41 @@ def render_all(
         raise UsageError("--out needs a folder name (use --out . for the current folder)")
     if args.patch and args.out is None:
         raise UsageError("--patch writes patch files, so it needs --out DIR")
-    if (args.service_account or args.keep_pull_secret) and not (
-        args.pull_namespace or args.pull_namespaces_from
-    ):
+    targets = (
+        args.pull_namespace or args.pull_namespaces_from or args.namespace_selector is not None
+    )
+    if (args.service_account or args.keep_pull_secret or args.cluster_state) and not targets:
         raise UsageError(
-            "--service-account and --keep-pull-secret need a --pull-namespace or "
-            "--pull-namespaces-from"
+            "--service-account, --keep-pull-secret and --cluster-state need a --pull-namespace, "
+            "--pull-namespaces-from or --namespace-selector"
+        )
+    if args.node_files and args.out is None:
+        raise UsageError("--node-files writes files, so it needs --out DIR")
+    gitops_spec = None
+    wired = args.gitops or args.gitops_repo or args.gitops_path  # the module loads only if asked
+    if wired or (args.gitops_source, args.gitops_revision) != ("flux-system", "HEAD"):
+        from generator import gitops as wiring
+        from generator.output import git_work_tree as repository_of
+
+        gitops_spec = wiring.spec_from_options(
+            args.gitops.value if args.gitops else None,
+            source=args.gitops_source,
+            repo_url=args.gitops_repo,
+            revision=args.gitops_revision,
+            path=args.gitops_path,
+            out=args.out,
+            work_tree=repository_of(Path(args.out)) if args.gitops and args.out else None,
+            name=args.name,
+            namespace=args.namespace,
+            sops_decryption=use_sops,
         )
     found = inputs.read_clusterfiles(list(args.clusterfiles or ()))
     if found.is_fleet and args.out is None:
         raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
+    if found.is_fleet and args.cluster_state:
+        raise UsageError("--cluster-state describes one cluster: give one Clusterfile")
+    if gitops_spec is not None and not found.is_fleet:
+        raise UsageError("--gitops wires a fleet: give several Clusterfiles or a folder")
     for line in found.notes:
         say("", line)
     password = read_password_option(args.password_stdin, args.password_file)
@@ -569,6 +674,9 @@ def render_all(
         patches=tuple(args.patch or ()),
         kustomization=args.out is not None,
         cluster=args.cluster,
+        cluster_states=inputs.read_documents(list(args.cluster_state or ())),
+        namespace_selector=args.namespace_selector,
+        node_files=args.node_files,
         output_format=output_format,
         **rotation_and_merge(
             args.previous_username,
@@ -582,6 +690,8 @@ def render_all(
         with progress(len(found.files)) as advance:
             results = pipeline.run_fleet(found.files, request, advance)
         files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
+        if gitops_spec is not None:
+            files.update(wiring.render_gitops(gitops_spec, list(results)))
     else:
         ((source, data),) = found.files
         results = {"": pipeline.run(data, source, request)}

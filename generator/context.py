@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,9 @@ class RenderOptions:
     merged: tuple[MergedEntry, ...] = ()
     merge_warnings: tuple[str, ...] = ()
     merge_override: Override | None = None
+    # What the ServiceAccounts already list, by (namespace, name), from a --cluster-state dump.
+    existing_pull_secrets: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # found while reading the options
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -150,23 +154,28 @@ def previous_credentials(registry: RegistryEndpoint, options: RenderOptions) -> 
 
 
 def labels(cluster: Cluster, component: str) -> Labels:
+    """The recommended labels for the objects of a cluster."""
+    return name_labels(cluster.name, component)
+
+
+def name_labels(cluster_name: str, component: str) -> Labels:
     """The recommended app.kubernetes.io labels but `instance`, and the cluster's name when it
-    is a valid label value; sorted."""
+    is a valid label value; sorted. GitOps wiring knows a cluster by its name only."""
     values = {
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/managed-by": "gen-secret",
         "app.kubernetes.io/name": "sealer-registry",
         "app.kubernetes.io/part-of": "sealer",
     }
-    if cluster.name and is_label_value(cluster.name):
-        values[CLUSTER_LABEL] = cluster.name
+    if cluster_name and is_label_value(cluster_name):
+        values[CLUSTER_LABEL] = cluster_name
     return tuple(sorted(values.items()))
 
 
 def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
     """The main Secret, then per target namespace a pull copy and ServiceAccounts, then patches."""
     registry = effective_registry(cluster, options)
-    warnings = list(cluster.warnings)
+    warnings = [*cluster.warnings, *options.warnings]
     terminal = []
     if registry.credentials is None:
         # sealer's default registry runs without htpasswd: most real Clusterfiles are so.
@@ -241,7 +250,8 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     accounts = options.service_accounts or (
         (DEFAULT_SERVICE_ACCOUNT,) if options.pull_namespaces else ()
     )
-    pull_secrets = tuple(dict.fromkeys((options.name, *options.keep_pull_secrets)))
+    ours = (options.name, *options.keep_pull_secrets)
+    existing = options.existing_pull_secrets
     copy_labels = labels(cluster, "pull-secret")
     account_labels = labels(cluster, "pull-secret-consumer")
     pull_data = ((".dockerconfigjson", config),)
@@ -252,8 +262,15 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
         if namespace != options.namespace:  # the main Secret already serves its own namespace
             objects.append(SecretObject(options.name, namespace, copy_labels, pull_data))
         if namespace in pulled:
+            # What the account lists today stays, in its order: the list is atomic, so
+            # anything left out would be dropped when this object is applied.
             objects += [
-                ServiceAccountObject(account, namespace, account_labels, pull_secrets)
+                ServiceAccountObject(
+                    account,
+                    namespace,
+                    account_labels,
+                    tuple(dict.fromkeys((*existing.get((namespace, account), ()), *ours))),
+                )
                 for account in accounts
             ]
     return [OutputFile(PULL_FILE, tuple(objects))] if objects else []

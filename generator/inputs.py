@@ -230,3 +230,19 @@ def sops_settings(
         previous=previous,
         warnings=(*warnings, *problems),
     )
+
+
+def read_documents(names: list[str]) -> tuple[tuple[str, bytes], ...]:
+    """YAML or JSON inputs (a --cluster-state dump) as (display name, bytes); '-' is stdin.
+
+    One byte over the limit is read, so that the parser reports the file as too large.
+    """
+    documents: list[tuple[str, bytes]] = []
+    for name in names:
+        if not name:
+            raise GenSecretError("an empty file name")  # Path("") would mean "."
+        if name == STDIN:
+            documents.append(("<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)))
+        else:
+            documents.append((name, read_bytes(Path(name), MAX_BYTES)))
+    return tuple(documents)

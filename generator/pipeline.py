@@ -69,6 +69,12 @@ class Request:
         (a Flux Kustomization needs `decryption: {provider: sops}`)."""
         return self.sops is not None
 
+    # (display name, bytes) of each --cluster-state dump, and the --namespace-selector
+    cluster_states: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    namespace_selector: str | None = None
+    # containerd's certs.d files and the kubelet's config.json under nodes/ (needs --out)
+    node_files: bool = False
+
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Result:
@@ -137,7 +143,14 @@ def options_for(request: Request) -> RenderOptions:
             merged=tuple(e for p in parsed for e in p.entries),
             merge_warnings=tuple(w for p in parsed for w in p.warnings),
         )
-    fan_out = (request.aliases, request.pull_namespaces, request.pull_namespace_lists)
+    selected: tuple[str, ...] = ()
+    if request.cluster_states or request.namespace_selector is not None:
+        from generator.clusterstate import from_request  # only runs given a dump load it
+
+        options, selected = from_request(
+            options, request.cluster_states, request.namespace_selector
+        )
+    fan_out = (request.aliases, request.pull_namespaces, request.pull_namespace_lists, selected)
     if not any((*fan_out, request.patches)):
         return options
     from generator import fanout  # only runs that fan out pay for loading it
@@ -151,7 +164,7 @@ def options_for(request: Request) -> RenderOptions:
         options,
         aliases=tuple(dict.fromkeys(fanout.parse_alias(a) for a in request.aliases)),
         pull_namespaces=fanout.target_namespaces(
-            (*request.pull_namespaces, *listed), request.exclude_namespaces
+            (*request.pull_namespaces, *listed, *selected), request.exclude_namespaces
         ),
         patches=tuple(fanout.parse_patch_target(p, request.namespace) for p in request.patches),
     )
@@ -331,7 +344,7 @@ def _render_one(
     prepared = prepare(data, source, request, options)
     # A fleet's folder for this cluster: its name, or its file's for a Cluster without one.
     name = prepared.cluster.name or folder_for_unnamed(source)
-    context = build_context(prepared.cluster, prepared.options)
+    context = plain = build_context(prepared.cluster, prepared.options)
     warnings = context.warnings
     if certs is not None:
         # Sealed before rendering: the plain Secret is never rendered, so never written.
@@ -350,6 +363,11 @@ def _render_one(
         context, reencrypted = encrypted.context, encrypted.reencrypted
         warnings += tuple(w for w in encrypted.warnings if w not in warnings)
     files = _render_files(context, request)
+    if request.node_files:
+        hidden = certs is not None or request.sops is not None
+        node_files, node_warnings = _node_files(prepared, plain, sealed=hidden)
+        files.update(node_files)
+        warnings += node_warnings
     notes = prepared.notes + context.notes
     return Result(name, source, context, files, warnings, notes, request.output_format, reencrypted)
 
@@ -372,3 +390,22 @@ def folder_for_unnamed(source: str) -> str:
     path = Path(source)
     stem = path.stem if path.suffix.lower() in (".yaml", ".yml") else path.name
     return path.parent.name if stem.lower() == "clusterfile" and path.parent.name else stem
+
+
+def _node_files(
+    prepared: Prepared, context: RenderContext, *, sealed: bool
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The files under nodes/ for --node-files; config.json only when nothing is sealed."""
+    from generator.nodefiles import KUBELET_CONFIG, registry_hosts, render_node_files
+
+    ca = prepared.options.ca
+    hosts, warnings = registry_hosts(
+        prepared.cluster, context.registry, prepared.options.aliases, ca is not None
+    )
+    config = None if sealed else dict(context.main_secret.data)[".dockerconfigjson"]
+    if sealed:
+        warnings.append(
+            f"--node-files: {KUBELET_CONFIG} is not written with --seal-cert or SOPS: it would "
+            "hold the registry credentials in clear"
+        )
+    return render_node_files(hosts, ca, config), tuple(warnings)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import functools
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import jinja2
 import yaml
@@ -74,6 +75,7 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     )
     env.filters["q"] = yaml_quote
     env.filters["sv"] = sops_value
+    env.filters["toml"] = toml_quote
     # Empty bytes must render as "", not as nothing: `password:` alone would read back as null.
     env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii") or '""'
     return env
@@ -110,6 +112,22 @@ def sops_value(value: object) -> str:
     return yaml_quote(value)
 
 
+def toml_quote(value: object) -> str:
+    """A TOML basic string that reads back as exactly this string."""
+    if not isinstance(value, str):
+        raise TypeError(f"toml_quote takes a string, not {type(value).__name__}")
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _escape(ch: str) -> str:
     code = ord(ch)
     if ch == "\\" or ch == '"':
@@ -135,18 +153,7 @@ def render(context: RenderContext, *, with_kustomization: bool = True) -> dict[s
 
     Printing to stdout needs no kustomization, and leaving it out spares a template compile.
     """
-    env = environment()
-    files: dict[str, str] = {}
-    for output in context.files:
-        texts = [env.get_template(obj.TEMPLATE).render(obj=obj) for obj in output.objects]
-        # Render, then parse: whatever the input held, the text must read back as exactly
-        # these objects. In batches: a parser per object would be slow, one parse of a
-        # 10,000-namespace file would hold it in memory twice.
-        for start in range(0, len(texts), _CHECK_BATCH):
-            batch = slice(start, start + _CHECK_BATCH)
-            expected = [obj.expected() for obj in output.objects[batch]]
-            check_reads_back("---\n".join(texts[batch]), expected)
-        files[output.path] = "---\n".join(texts)
+    files = {output.path: render_objects(output.objects) for output in context.files}
     if with_kustomization:
         files[KUSTOMIZATION] = render_kustomization(context.resources)
     return files
@@ -157,6 +164,28 @@ def render_kustomization(resources: tuple[str, ...]) -> str:
     text = environment().get_template("kustomization.yaml.j2").render(resources=resources)
     check_reads_back(text, [kustomization(resources)])
     return text
+
+
+class Renderable(Protocol):
+    """An object with a template, and the document its rendered text must read back as."""
+
+    TEMPLATE: ClassVar[str]
+
+    def expected(self) -> dict[str, Any]: ...
+
+
+def render_objects(objects: Sequence[Renderable]) -> str:
+    """One file's objects as YAML documents, each rendered by its template, then read back."""
+    env = environment()
+    texts = [env.get_template(obj.TEMPLATE).render(obj=obj) for obj in objects]
+    # Render, then parse: whatever the input held, the text must read back as exactly
+    # these objects. In batches: a parser per object would be slow, one parse of a
+    # 10,000-namespace file would hold it in memory twice.
+    for start in range(0, len(texts), _CHECK_BATCH):
+        batch = slice(start, start + _CHECK_BATCH)
+        expected = [obj.expected() for obj in objects[batch]]
+        check_reads_back("---\n".join(texts[batch]), expected)
+    return "---\n".join(texts)
 
 
 def stream(context: RenderContext, files: dict[str, str]) -> str:
@@ -186,10 +215,13 @@ _STRUCTURE = {
 
 
 _OPENERS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+# The only typed leaves a template writes; every other leaf must read back as a string.
+_BOOLEANS = {"true": True, "false": False}
 
 
 def check_reads_back(text: str, documents: list[Any]) -> None:
-    """Fail unless `text` parses to exactly `documents`, whose leaves are all strings.
+    """Fail unless `text` parses to exactly `documents`, whose leaves are strings (or bools,
+    written as plain `true`/`false`).
 
     Compares the parser's events with the expected structure instead of building objects:
     the same verdict as loading and comparing, at a third of the cost. A plain scalar counts
@@ -211,7 +243,10 @@ def check_reads_back(text: str, documents: list[Any]) -> None:
                 value = event.value
                 tagged = event.tag is not None or event.anchor is not None
                 typed = event.implicit[0] and not _resolves_to_str(value)
-                append(_OTHER if tagged or typed else value)
+                if typed and not tagged and value in _BOOLEANS:
+                    append(_BOOLEANS[value])  # `prune: true` in GitOps objects
+                else:
+                    append(_OTHER if tagged or typed else value)
             elif kind is yaml.AliasEvent:
                 append(_OTHER)
             elif kind in _STRUCTURE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -21,14 +22,22 @@ ROOT = HERE.parent
 REQUIRE_TOOLS = os.environ.get("GEN_SECRET_REQUIRE_TOOLS") == "1"
 
 
+# `make test-deps` installs the npm packages the tests use here (NPM_TEST_PACKAGES, Makefile).
+NPM_TEST = ROOT / ".npm-test"
+
+
+def _missing(message: str) -> NoReturn:
+    """Skip a test whose tool is missing, or fail it in CI."""
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{message} (GEN_SECRET_REQUIRE_TOOLS=1 turns this skip into a failure)")
+    pytest.skip(message)
+
+
 def require_tool(name: str, install_hint: str) -> str:
     """The path of an external tool, or a skip (a failure in CI) that says how to get it."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not found: {install_hint}"
-        if REQUIRE_TOOLS:
-            pytest.fail(f"{message} (GEN_SECRET_REQUIRE_TOOLS=1 turns this skip into a failure)")
-        pytest.skip(message)
+        _missing(f"{name} not found: {install_hint}")
     return path
 
 
@@ -39,6 +48,30 @@ def venv_tool(name: str, install_hint: str) -> str:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return require_tool(name, install_hint)
+
+
+def npm_test_pins() -> dict[str, str]:
+    """The npm packages `make test-deps` installs, name to exact version, from the Makefile."""
+    (line,) = [
+        line
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if line.startswith("NPM_TEST_PACKAGES")
+    ]
+    pins = [pin.rpartition("@") for pin in line.partition(":=")[2].split()]
+    return {name: version for name, _, version in pins}
+
+
+def require_npm_packages(*names: str) -> Path:
+    """The folder whose node_modules holds these npm packages at the Makefile's versions, or a
+    skip (a failure in CI) that says how to get them."""
+    pins = npm_test_pins()
+    for name in names:
+        manifest = NPM_TEST / "node_modules" / name / "package.json"
+        installed = json.loads(manifest.read_text())["version"] if manifest.is_file() else None
+        if installed != pins[name]:
+            found = f"version {installed}" if installed else "not installed"
+            _missing(f"npm package {name}@{pins[name]}: {found} in {NPM_TEST}; run make test-deps")
+    return NPM_TEST
 
 
 def gen_secret_script() -> str:

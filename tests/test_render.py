@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from generator.errors import GenSecretError
+from generator.gitops import GitOpsSpec, gitops_objects
+from generator.nodefiles import RegistryHost
 from generator.render import check_reads_back, yaml_quote
 from tests.conftest import FIXTURES
 
@@ -124,7 +127,7 @@ def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_pa
     encrypted = pipeline.run(source, "ha.yaml", replace(request, sops=sops))
     earlier = {name: text.encode() for name, text in encrypted.files.items()}
     kept = replace(sops, previous=earlier, identities=(str(identity),))
-    objects = [
+    objects: list[Any] = [
         obj
         for result in (
             pipeline.run(source, "ha.yaml", request),
@@ -134,6 +137,11 @@ def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_pa
         for output in result.context.files
         for obj in output.objects
     ]
+    # The GitOps wiring and the node files, built from their own options.
+    spec = GitOpsSpec("argocd", "fleet", "sealer-registry", "kube-system", repo_url="https://x/y")
+    objects += gitops_objects(spec, ["prod"]).values()
+    objects += gitops_objects(replace(spec, engine="flux", repo_url=None), ["prod"]).values()
+    objects.append(RegistryHost("sea.hub:5000", insecure=False, ca=True))
     assert {obj.TEMPLATE for obj in objects} == set(names) - {
         "kustomization.yaml.j2",
         "sealedsecret.yaml.j2",
