@@ -105,12 +105,44 @@ def read_clusterfile(data: bytes, source: str, cluster_name: str | None = None) 
 
     `cluster_name` picks one of several Cluster documents by metadata.name.
     """
-    documents = load_stream(decode(data, source), source)
-    documents = _unwrap_configmap(documents, source)
-    return parse_cluster(documents, source, cluster_name)
+    text = decode(data, source)
+    if not _OTHER_SEPARATORS.search(text):
+        return parse_cluster(_read_stream(text, source, False), source, cluster_name)
+    # sealer 0.9 and later also split at `--- # comment` lines, and refuse other text after
+    # ---; 0.8 did neither. Such a file is read both ways; the era of its first Cluster says
+    # which reading is sealer's.
+    failure: GenSecretError | None = None
+    try:
+        legacy = _read_stream(text, source, False)
+        if _first_era(legacy) != "current":
+            return parse_cluster(legacy, source, cluster_name)
+    except GenSecretError as exc:
+        failure = exc
+    current = _read_stream(text, source, True)
+    if failure is not None and _first_era(current) == "legacy":
+        raise failure
+    return parse_cluster(current, source, cluster_name)
 
 
-def _unwrap_configmap(documents: list[Document], source: str) -> list[Document]:
+def _read_stream(text: str, source: str, comment_separators: bool) -> list[Document]:
+    documents = load_stream(text, source, comment_separators=comment_separators)
+    return _unwrap_configmap(documents, source, comment_separators=comment_separators)
+
+
+# A line that starts with --- and holds more: where sealer 0.8 and 0.9 split differently.
+_OTHER_SEPARATORS = re.compile(r"^---.*\S", re.MULTILINE)
+
+
+def _first_era(documents: list[Document]) -> Era | None:
+    clusters = [d for d in documents if _kind(d) == "Cluster"]
+    if not clusters:
+        return None
+    return era_of(_text_field(clusters[0], "apiVersion"), any(_has_registry(d) for d in clusters))
+
+
+def _unwrap_configmap(
+    documents: list[Document], source: str, *, comment_separators: bool = False
+) -> list[Document]:
     # `kubectl get cm -n kube-system sealer-clusterfile -o yaml` prints the Clusterfile as a
     # string under data.Clusterfile; unwrap it so that output can be piped straight in.
     wrappers = [
@@ -132,8 +164,9 @@ def _unwrap_configmap(documents: list[Document], source: str) -> list[Document]:
     # exactly; a quoted one's do not, so errors in it name lines of the text itself.
     path = ("data", "Clusterfile")
     if path in wrapper.block_scalars:
-        return load_stream(body, source, line_offset=wrapper.lines.get(path, 0))
-    return load_stream(body, f"{source} (data.Clusterfile)")
+        offset = wrapper.lines.get(path, 0)
+        return load_stream(body, source, offset, comment_separators=comment_separators)
+    return load_stream(body, f"{source} (data.Clusterfile)", comment_separators=comment_separators)
 
 
 def _kind(document: Document) -> object:

@@ -131,8 +131,10 @@ def load_all(text: str, source: str, line_offset: int = 0) -> list[Document]:
     return _load(text, source, line_offset, [])
 
 
-def _load(text: str, source: str, line_offset: int, opens_part: list[bool]) -> list[Document]:
-    """load_all, noting for each document whether it starts at a bare `---` line."""
+def _load(
+    text: str, source: str, line_offset: int, opens_part: list[tuple[bool, str]]
+) -> list[Document]:
+    """load_all, noting for each document whether it starts explicitly, and that line."""
     try:
         # PyYAML's own reader checks the whole text here, libyaml's while parsing.
         loader = Loader(text)
@@ -146,17 +148,29 @@ def _load(text: str, source: str, line_offset: int, opens_part: list[bool]) -> l
         loader.dispose()
 
 
-def load_stream(text: str, source: str, line_offset: int = 0) -> list[Document]:
+def load_stream(
+    text: str, source: str, line_offset: int = 0, *, comment_separators: bool = False
+) -> list[Document]:
     """Read a stream as sealer does: split at `---` lines, then the first document of each part.
 
-    sealer's reader (apimachinery's YAMLReader) splits only at a line that is `---` and white
-    space; go-yaml then reads the first document of each part, so a `...` end marker ends it
-    and a document after it, or after a `--- # comment` line, is never read.
+    sealer's reader (apimachinery's YAMLReader) splits at a line that is `---` and white space;
+    go-yaml then reads the first document of each part, so a `...` end marker ends it and what
+    follows in that part is never read. With `comment_separators` (sealer 0.9 and later, on a
+    newer apimachinery), `--- # comment` splits too, and a `---` line with anything else on it
+    is refused; before, such a line did not split, and the document after it went unread.
     """
+    if comment_separators:
+        for number, line in enumerate(text.split("\n"), 1):
+            if line.startswith("---") and not _is_separator(line, comments=True):
+                raise GenSecretError(
+                    "a line that starts with --- may hold only a comment after it (sealer "
+                    "reads it as a document separator)",
+                    Location("", source, number + line_offset),
+                )
     if text.count("\n---") > MAX_NODES:
         # Each `---` starts a document, and each document counts: refuse before parsing.
         raise GenSecretError(f"more than {MAX_NODES} YAML nodes", source)
-    opens_part: list[bool] = []
+    opens_part: list[tuple[bool, str]] = []
     try:
         documents = _load(text, source, line_offset, opens_part)
     except GenSecretError as exc:
@@ -167,10 +181,11 @@ def load_stream(text: str, source: str, line_offset: int = 0) -> list[Document]:
             raise
         if text.count("\n---") > MAX_PARTS:
             raise
-        return _load_parts(text, source, line_offset)
+        return _load_parts(text, source, line_offset, comment_separators)
     kept: list[Document] = []
     taken = False
-    for document, opens in zip(documents, opens_part, strict=True):
+    for document, (explicit, separator) in zip(documents, opens_part, strict=True):
+        opens = explicit and _is_separator(separator, comments=comment_separators)
         if opens:
             taken = False
             if document.value is None:
@@ -183,12 +198,15 @@ def load_stream(text: str, source: str, line_offset: int = 0) -> list[Document]:
     return kept
 
 
-def _load_parts(text: str, source: str, line_offset: int) -> list[Document]:
-    """The first document of every part between bare `---` lines, each parsed on its own."""
+def _load_parts(
+    text: str, source: str, line_offset: int, comment_separators: bool
+) -> list[Document]:
+    """The first document of every part between `---` lines, each parsed on its own."""
     documents: list[Document] = []
     lines = text.split("\n")
     start = 0
-    for end in [*(i for i, line in enumerate(lines) if _is_separator(line)), len(lines)]:
+    split = [i for i, line in enumerate(lines) if _is_separator(line, comments=comment_separators)]
+    for end in [*split, len(lines)]:
         if end > start:
             part = "\n".join(lines[start:end])
             try:
@@ -206,8 +224,9 @@ def _load_parts(text: str, source: str, line_offset: int) -> list[Document]:
 _SKIPPED = re.compile(r"^(?:\.\.\.|---[ \t]*[^\s])", re.MULTILINE)
 
 
-def _is_separator(line: str) -> bool:
-    return line.startswith("---") and not line[3:].strip()
+def _is_separator(line: str, *, comments: bool = False) -> bool:
+    rest = line[3:].strip() if line.startswith("---") else "x"
+    return not rest or (comments and rest.startswith("#"))
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, source: str, offset: int) -> GenSecretError:
@@ -278,7 +297,7 @@ class _Builder:
         source: str,
         line_offset: int,
         text: str = "",
-        opens_part: list[bool] | None = None,
+        opens_part: list[tuple[bool, str]] | None = None,
     ) -> None:
         self.loader = loader
         self.text = text
@@ -292,10 +311,10 @@ class _Builder:
         self.blocks: set[Path] = set()
         self.duplicates: list[Path] = []
 
-    def bare_separator(self, index: int) -> bool:
-        """Whether the line at `index` is `---` and white space: where sealer splits a stream."""
+    def line_at(self, index: int) -> str:
+        """The line that starts at `index` (a `---` line opening a document)."""
         end = self.text.find("\n", index)
-        return _is_separator(self.text[index : end if end >= 0 else len(self.text)])
+        return self.text[index : end if end >= 0 else len(self.text)]
 
     def fail(self, message: str, path: Path, line: int) -> GenSecretError:
         return GenSecretError(message, Location(dotted(path), self.source, line + self.offset))
@@ -306,9 +325,8 @@ class _Builder:
             event = loader.get_event()
             if isinstance(event, yaml.DocumentStartEvent):
                 mark = event.start_mark
-                self.opens_part.append(
-                    bool(event.explicit) and mark is not None and self.bare_separator(mark.index)
-                )
+                line = self.line_at(mark.index) if event.explicit and mark is not None else None
+                self.opens_part.append((line is not None, line or ""))
                 self.count((), mark.line + 1 if mark else 0)  # empty documents cost time too
                 self.anchors.clear()
                 lines: dict[Path, int] = {}

@@ -242,10 +242,21 @@ def test_document_end_marker_ends_the_part_sealer_reads() -> None:
     assert (cluster.name, cluster.notes) == ("c", ())
 
 
-def test_a_separator_with_a_comment_does_not_split() -> None:
-    # apimachinery splits only at a bare `---` line; go-yaml then reads the first document.
-    cluster = read(HEAD + "--- # next\n" + HEAD.replace("name: c", "name: hidden"))
+def test_a_separator_with_a_comment_splits_only_for_sealer_09() -> None:
+    # sealer 0.8's apimachinery split only at a bare `---` line, and go-yaml then read the
+    # first document of the part; 0.9's splits at `--- # comment` too.
+    legacy = HEAD.replace("sealer.io/v2", "sealer.aliyun.com/v1alpha1")
+    cluster = read(legacy + "--- # next\n" + legacy.replace("name: c", "name: hidden"))
     assert (cluster.name, cluster.notes) == ("c", ())
+    cluster = read(HEAD + "--- # next\n" + HEAD.replace("name: c", "name: seen"))
+    assert cluster.name == "seen"
+    assert "2 Cluster documents" in cluster.notes[0]
+
+
+def test_sealer_09_refuses_other_text_after_a_separator() -> None:
+    message = refused(HEAD + "--- !tag\n" + HEAD)
+    assert message.startswith("a line that starts with --- may hold only a comment")
+    assert message.endswith("(Clusterfile:5)")
 
 
 def test_duplicate_key_the_last_wins_with_a_warning_that_hides_odd_keys() -> None:
