@@ -19,7 +19,7 @@ import typer
 
 from generator import __version__, exitcodes, formats
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, STDIN, Scope
-from generator.errors import GenSecretError, UsageError
+from generator.errors import GenSecretError, InternalError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -1029,8 +1029,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         # A bug, not a user's mistake: name its type only, since its text may quote input.
-        say("error", f"internal error ({type(exc).__name__}); please report it")
-        return exitcodes.failure_code(args[0] if args else None, 1)
+        if os.environ.get("GEN_SECRET_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc()
+        say("error", str(InternalError(type(exc).__name__)))
+        return InternalError.exit_code
     if result == 130:  # typer turns a KeyboardInterrupt into exit code 130, silently
         say("error", "interrupted")
     return result if isinstance(result, int) else 0

@@ -10,7 +10,7 @@ from generator.certs import CaCertificate
 from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_port
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
-from generator.errors import GenSecretError
+from generator.errors import GenSecretError, InternalError
 from generator.names import is_label_value
 from generator.objects import (
     Labels,
@@ -71,7 +71,7 @@ class RenderContext:
         """The Secret in --namespace that carries the registry's info; always rendered first."""
         secret = self.files[0].objects[0]
         if not isinstance(secret, SecretObject):
-            raise GenSecretError("internal error: the main Secret is not a plain Secret")
+            raise InternalError("the main Secret is not a plain Secret")
         return secret
 
     @property

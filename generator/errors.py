@@ -43,3 +43,15 @@ class UsageError(GenSecretError):
     """A command line that cannot work as given: exit code 2."""
 
     exit_code = 2
+
+
+class InternalError(GenSecretError):
+    """A broken invariant: a bug in gen-secret, never the user's doing. Exit code 3."""
+
+    exit_code = 3
+
+    def __str__(self) -> str:
+        return f"internal error: {super().__str__()}; please report it ({REPORT_TO})"
+
+
+REPORT_TO = "see SECURITY.md for where and how"

@@ -1,29 +1,34 @@
 """Each command's exit codes: one table, shown by its --help and kept equal to the README's."""
 
 # (code, when) rows; the README's "Exit codes" tables hold the same rows (a test compares them).
+INTERNAL = "an internal error (a bug); GEN_SECRET_DEBUG=1 shows it"
 EXIT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
     "render": (
         ("0", "the objects were printed, or written to the --out folder"),
         ("1", "an error, such as bad input; the --out folder is left as it was"),
         ("2", "usage: an unknown option, a bad value, options that clash"),
+        ("3", INTERNAL),
         ("130, 143", "interrupted (Ctrl-C) or terminated; never a half-written --out"),
     ),
     "inspect": (
         ("0", "the summary was printed"),
         ("1", "an error, such as bad input"),
         ("2", "usage: an unknown option, a bad value, options that clash"),
+        ("3", INTERNAL),
         ("130, 143", "interrupted (Ctrl-C) or terminated"),
     ),
     "match": (
         ("0", "the Secret serves every image"),
         ("1", "it does not serve at least one image"),
         ("2", "anything else: an invalid image reference, bad input or usage"),
+        ("3", INTERNAL),
         ("130, 143", "interrupted (Ctrl-C) or terminated"),
     ),
     "check": (
         ("0", "the --out folder holds what render would write"),
         ("1", "it differs: a file would change, be added or be removed"),
         ("2", "anything else: bad input, an unreadable folder or usage"),
+        ("3", INTERNAL),
         ("130, 143", "interrupted (Ctrl-C) or terminated"),
     ),
 }

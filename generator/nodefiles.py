@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from generator.certs import CaCertificate
 from generator.clusterfile import Cluster, RegistryEndpoint
 from generator.context import alias_keys
-from generator.errors import GenSecretError
+from generator.errors import InternalError
 
 NODES = "nodes"
 CERTS_D = f"{NODES}/certs.d"
@@ -97,9 +97,9 @@ def render_node_files(
         try:
             parsed = tomllib.loads(text)
         except tomllib.TOMLDecodeError:
-            raise GenSecretError("internal error: hosts.toml is not valid TOML") from None
+            raise InternalError("hosts.toml is not valid TOML") from None
         if parsed != host.expected():
-            raise GenSecretError("internal error: hosts.toml does not read back as intended")
+            raise InternalError("hosts.toml does not read back as intended")
         files[f"{CERTS_D}/{host.key}/hosts.toml"] = text
         if host.ca and ca is not None:
             files[f"{CERTS_D}/{host.key}/{CA_FILE}"] = ca.pem

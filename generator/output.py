@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from generator.errors import GenSecretError
+from generator.errors import GenSecretError, InternalError
 from generator.interrupts import Held, held
 
 _WRITERS = 8
@@ -263,7 +263,7 @@ def _check_relative(files: Mapping[str, str]) -> None:
     for rel in files:
         path = PurePosixPath(rel)
         if path.is_absolute() or ".." in path.parts or not path.parts:
-            raise GenSecretError(f"internal error: output path {rel!r} escapes the folder")
+            raise InternalError(f"output path {rel!r} escapes the folder")
 
 
 def _split(rel: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -106,17 +107,24 @@ class Result:
 
 
 def options_for(request: Request) -> RenderOptions:
-    """Check every name in the request and turn it into render options (CA and cluster aside)."""
-    check_object_name(request.name, "--name")
-    check_namespace(request.namespace, "--namespace")
-    if request.username is not None:
-        if not request.username:
-            raise GenSecretError("username is empty", "--username")
-        check_username(request.username, "--username")
-    for account in request.service_accounts:
-        check_object_name(account, "--service-account")
-    for secret in request.keep_pull_secrets:
-        check_object_name(secret, "--keep-pull-secret")
+    """Check every name in the request and turn it into render options (CA and cluster aside).
+
+    A malformed value on the command line is a usage error (exit code 2); what a file says is
+    the input's (exit code 1).
+    """
+    with as_usage():
+        check_object_name(request.name, "--name")
+        check_namespace(request.namespace, "--namespace")
+        if request.username is not None:
+            if not request.username:
+                raise GenSecretError("username is empty", "--username")
+            check_username(request.username, "--username")
+        for account in request.service_accounts:
+            check_object_name(account, "--service-account")
+        for secret in request.keep_pull_secrets:
+            check_object_name(secret, "--keep-pull-secret")
+        for namespace in request.pull_namespaces:
+            check_namespace(namespace, "--pull-namespace")
     if request.previous_username is not None:
         if request.previous_password is None:
             raise UsageError(
@@ -160,14 +168,27 @@ def options_for(request: Request) -> RenderOptions:
         for text, source in request.pull_namespace_lists
         for n in fanout.parse_namespace_lines(text, source)
     ]
+    with as_usage():
+        aliases = tuple(dict.fromkeys(fanout.parse_alias(a) for a in request.aliases))
     return replace(
         options,
-        aliases=tuple(dict.fromkeys(fanout.parse_alias(a) for a in request.aliases)),
+        aliases=aliases,
         pull_namespaces=fanout.target_namespaces(
             (*request.pull_namespaces, *listed, *selected), request.exclude_namespaces
         ),
         patches=tuple(fanout.parse_patch_target(p, request.namespace) for p in request.patches),
     )
+
+
+@contextlib.contextmanager
+def as_usage() -> Iterator[None]:
+    """Errors in what the command line gave, raised as usage errors."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except GenSecretError as exc:
+        raise UsageError(exc.message, exc.where) from None
 
 
 def run(data: bytes, source: str, request: Request) -> Result:

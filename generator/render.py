@@ -13,7 +13,7 @@ import jinja2
 import yaml
 
 from generator.context import RenderContext
-from generator.errors import GenSecretError
+from generator.errors import InternalError
 from generator.safeyaml import Loader, resolve_plain
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -255,12 +255,12 @@ def check_reads_back(text: str, documents: list[Any]) -> None:
                     marker = _OTHER
                 append(marker)
     except yaml.YAMLError:
-        raise GenSecretError("internal error: rendered output is not valid YAML") from None
+        raise InternalError("rendered output is not valid YAML") from None
     finally:
         loader.dispose()
     if actual != expected:
         # Never show the documents: they hold credentials.
-        raise GenSecretError("internal error: rendered output does not read back as intended")
+        raise InternalError("rendered output does not read back as intended")
 
 
 def _flatten(value: Any, out: list[object]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from generator.context import RenderContext
 from generator.defaults import Scope
-from generator.errors import GenSecretError
+from generator.errors import GenSecretError, InternalError
 from generator.names import is_file_name
 from generator.objects import KubeObject, Labels, SecretObject, metadata
 
@@ -223,5 +223,5 @@ def seal_context(context: RenderContext, cert: SealingCert, scope: Scope) -> Ren
     # Whatever kinds the context grows, sealed output must hold no Secret: `expected()` is the
     # very document each object must render as.
     if any(o.expected()["kind"] == "Secret" for f in files for o in f.objects):
-        raise GenSecretError("internal error: a Secret would be written unsealed")
+        raise InternalError("a Secret would be written unsealed")
     return replace(context, files=files)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from generator.context import PULL_FILE, RenderContext
-from generator.errors import GenSecretError
+from generator.errors import GenSecretError, InternalError
 from generator.objects import KubeObject, OutputFile, SecretObject
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ def encrypt_document(
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if "sops" in plain:
-        raise GenSecretError("internal error: a document to encrypt already has a sops key")
+        raise InternalError("a document to encrypt already has a sops key")
     data_key = os.urandom(DATA_KEY_BYTES)
     cipher = AESGCM(data_key)
     digest = hashlib.sha512()
@@ -388,7 +388,7 @@ def one_secret_per_file(context: RenderContext) -> RenderContext:
             files.append(output)
             continue
         if output.path != PULL_FILE:
-            raise GenSecretError(f"internal error: no SOPS layout for {output.path}")
+            raise InternalError(f"no SOPS layout for {output.path}")
         folder = output.path.removesuffix(".yaml")
         files += [OutputFile(f"{folder}/{s.namespace}.yaml", (s,)) for s in secrets]
         others = tuple(o for o in output.objects if not isinstance(o, SecretObject))
@@ -396,7 +396,7 @@ def one_secret_per_file(context: RenderContext) -> RenderContext:
             files.append(OutputFile(ACCOUNTS_FILE, others))
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
-        raise GenSecretError("internal error: two SOPS files would share a name")
+        raise InternalError("two SOPS files would share a name")
     return replace(context, files=tuple(files))
 
 
@@ -431,7 +431,7 @@ def sops_context(context: RenderContext, settings: SopsSettings, folder: str = "
         for o in output.objects:
             document = o.expected()
             if document.get("kind") == "Secret" and "sops" not in document:
-                raise GenSecretError("internal error: a Secret would be written unencrypted")
+                raise InternalError("a Secret would be written unencrypted")
     unique = tuple(dict.fromkeys(warnings))
     return Encrypted(replace(context, files=tuple(files)), tuple(reencrypted), unique)
 
@@ -440,7 +440,7 @@ def _recipients(settings: SopsSettings, path: str) -> tuple[tuple[str, ...], Cry
     if settings.recipients:
         return settings.recipients, settings.crypt, []
     if settings.config is None:
-        raise GenSecretError("internal error: SOPS without recipients or a .sops.yaml")
+        raise InternalError("SOPS without recipients or a .sops.yaml")
     absolute = f"{settings.out_dir.rstrip('/')}/{path}"
     rule = settings.config.rule_for(absolute)
     return rule.recipients, rule.crypt, list(rule.warnings)

@@ -294,12 +294,16 @@ CASES = [
         "--ca-file /dev/zero",
         ("--ca-file", "/dev/zero"),
     ),
-    Case("@good", "invalid name", "--name", ("--name", "Not_A_Name")),
-    Case("@good", "invalid namespace", "--namespace", ("--namespace", "kube.system")),
+    Case("@good", "invalid name", "--name", ("--name", "Not_A_Name"), code=2),
+    Case("@good", "invalid namespace", "--namespace", ("--namespace", "kube.system"), code=2),
     # A value is quoted on one line and cut short: the line stays readable.
-    Case("@good", f"invalid name '{'n' * 64}'…: lower-case", "--name", ("--name", "n" * 5000)),
-    Case("@good", "invalid name 'two\\nlines'", "--name", ("--name", "two\nlines")),
-    Case("@good", "username must not contain ':'", "--username", ("--username", "robot:ci")),
+    Case(
+        "@good", f"invalid name '{'n' * 64}'…: lower-case", "--name", ("--name", "n" * 5000), code=2
+    ),
+    Case("@good", "invalid name 'two\\nlines'", "--name", ("--name", "two\nlines"), code=2),
+    Case(
+        "@good", "username must not contain ':'", "--username", ("--username", "robot:ci"), code=2
+    ),
     Case(
         "@good",
         "--password-stdin and --password-file cannot be used together",

@@ -242,7 +242,7 @@ def test_username_option_overrides_the_file(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_username_with_colon_is_an_error(cli: Cli, tmp_path: Path) -> None:
-    line = assert_one_line_error(cli("render", str(clusterfile(tmp_path)), "--username", "a:b"), 1)
+    line = assert_one_line_error(cli("render", str(clusterfile(tmp_path)), "--username", "a:b"), 2)
     assert "--username" in line
 
 
@@ -368,7 +368,8 @@ def test_unknown_option_in_the_console_script() -> None:
 def test_invalid_names_are_one_line_errors(
     cli: Cli, tmp_path: Path, option: str, value: str
 ) -> None:
-    line = assert_one_line_error(cli("render", str(clusterfile(tmp_path)), option, value), 1)
+    # A malformed option value is usage: exit code 2.
+    line = assert_one_line_error(cli("render", str(clusterfile(tmp_path)), option, value), 2)
     assert f"({option})" in line
 
 
@@ -556,7 +557,7 @@ def test_private_key_relabelled_as_certificate_is_refused(cli: Cli, tmp_path: Pa
     ("args", "code", "fragment"),
     [
         (["--out", ""], 2, "--out needs a folder name"),
-        (["--username", ""], 1, "username is empty"),
+        (["--username", ""], 2, "username is empty"),
     ],
 )
 def test_empty_values_are_refused(

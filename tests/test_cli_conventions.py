@@ -231,7 +231,7 @@ def test_w_is_short_for_out(cli: Cli, tmp_path: Path, flag: str) -> None:
     ("args", "code"),
     [
         (["render", str(FIXTURES / "does-not-exist.yaml"), "-o", "json"], 1),
-        (["render", str(HA), "-o", "json", "--name", "Bad_Name"], 1),
+        (["render", str(HA), "-o", "json", "--name", "Bad_Name"], 2),
         (["render", str(HA), "-o", "json", "--patch", "deployment/web"], 2),
         (["render", str(HA), "-o", "json", "--no-such-option"], 2),
     ],
@@ -374,23 +374,6 @@ def test_a_bad_clusterfile_is_trouble_for_match_and_an_error_elsewhere(
     assert result.err.startswith("gen-secret: error: ")
 
 
-@pytest.mark.parametrize(("command", "code"), [("match", 2), ("inspect", 1), ("render", 1)])
-def test_an_internal_error_is_trouble_for_match(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch, command: str, code: int
-) -> None:
-    from generator import pipeline
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr(pipeline, "prepare", broken)
-    monkeypatch.setattr(pipeline, "run", broken)
-    extra = ["-i", "sea.hub:5000/app"] if command == "match" else []
-    result = cli(command, str(HA), *extra)
-    assert result.code == code
-    assert result.err == "gen-secret: error: internal error (RuntimeError); please report it\n"
-
-
 @pytest.mark.parametrize(
     ("args", "code"),
     [
@@ -453,3 +436,49 @@ def test_help_shows_the_exit_code_table(
     rows = [re.split(r"\s{2,}", line, maxsplit=1) for line in lines[start + 1 :]]
     shown = [tuple(row) for row in rows[: len(EXIT_CODES[command])]]
     assert shown == list(EXIT_CODES[command])
+
+
+# --- exit codes 2 and 3: usage and internal errors ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--name", "Bad_Name"),
+        ("--namespace", "-x"),
+        ("--alias", "https://x"),
+        ("--username", "a:b"),
+        ("--pull-namespace", "UPPER"),
+        ("--service-account", "bad name", "--pull-namespace", "apps"),
+    ],
+    ids=lambda a: a[0],
+)
+def test_every_malformed_option_value_is_usage(cli: Cli, args: tuple[str, ...]) -> None:
+    result = cli("render", str(FIXTURES / "insecure-custom.yaml"), *args)
+    assert result.code == 2, result.err
+    assert len(result.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["render", "inspect", "match", "check"])
+def test_a_bug_is_exit_3_in_one_line_and_a_traceback_only_when_asked(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
+) -> None:
+    from generator import pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a value from the input")
+
+    monkeypatch.setattr(pipeline, "prepare", broken)
+    monkeypatch.setattr(pipeline, "run", broken)
+    extra = {"match": ["-i", "sea.hub:5000/app"], "check": ["--out", str(tmp_path)]}
+    args = [command, str(HA), *extra.get(command, [])]
+    result = cli(*args)
+    assert result.code == 3
+    assert result.err.splitlines() == [
+        "gen-secret: error: internal error: KeyError; please report it "
+        "(see SECURITY.md for where and how)"
+    ]
+    monkeypatch.setenv("GEN_SECRET_DEBUG", "1")
+    debug = cli(*args)
+    assert debug.code == 3
+    assert "Traceback (most recent call last)" in debug.err

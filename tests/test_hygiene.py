@@ -154,9 +154,9 @@ COMMANDS: dict[str, Command] = {
     "--username with a colon": Command(
         ("render", "{clusterfile}", "--username", "a:b", "--password-stdin"),
         stdin="{stdin_password}\n",
-        code=1,
+        code=2,
     ),
-    "bad --name": Command(("render", "{clusterfile}", "--name", "Bad_Name"), code=1),
+    "bad --name": Command(("render", "{clusterfile}", "--name", "Bad_Name"), code=2),
     "--out is a file": Command(("render", "{clusterfile}", "--out", "{clusterfile}"), code=1),
     "render --seal-cert": Command(("render", "{clusterfile}", "--seal-cert", "{seal_cert}")),
     "render --seal-cert --out": Command(
