@@ -11,6 +11,7 @@ from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
 from generator.names import is_label_value
+from generator.namespaced import PerNamespace
 from generator.objects import (
     Labels,
     OutputFile,
@@ -188,16 +189,23 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     pull_data = ((".dockerconfigjson", config),)
     pulled = set(options.pull_namespaces)
     targets = pulled | {t.namespace for t in options.patches}
-    objects: list[SecretObject | ServiceAccountObject] = []
-    for namespace in sorted(targets):
-        if namespace != options.namespace:  # the main Secret already serves its own namespace
-            objects.append(SecretObject(options.name, namespace, copy_labels, pull_data))
-        if namespace in pulled:
-            objects += [
-                ServiceAccountObject(account, namespace, account_labels, pull_secrets)
-                for account in accounts
-            ]
-    return [OutputFile(PULL_FILE, tuple(objects))] if objects else []
+    # Index 0 is the pull copy, then the ServiceAccounts: the order within each namespace.
+    objects: tuple[SecretObject | ServiceAccountObject, ...] = (
+        SecretObject(options.name, "", copy_labels, pull_data),
+        *(ServiceAccountObject(a, "", account_labels, pull_secrets) for a in accounts),
+    )
+    every = tuple(range(len(objects)))
+    exceptions: dict[str, tuple[int, ...]] = {}
+    for namespace in targets - pulled:  # only patched: a pull copy, no ServiceAccounts
+        exceptions[namespace] = (0,)
+    if options.namespace in targets:  # the main Secret already serves its own namespace
+        exceptions[options.namespace] = every[1:] if options.namespace in pulled else ()
+    exceptions = {n: group for n, group in exceptions.items() if group != every}
+    namespaces = tuple(sorted(n for n in targets if exceptions.get(n, every)))
+    if not namespaces:
+        return []
+    exceptions = {n: group for n, group in exceptions.items() if group}
+    return [OutputFile(PULL_FILE, PerNamespace(namespaces, objects, exceptions))]
 
 
 def _flag(value: bool) -> bytes:

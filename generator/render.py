@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import jinja2
 import yaml
 
 from generator.context import RenderContext
 from generator.errors import GenSecretError
+from generator.namespaced import PerNamespace
 from generator.safeyaml import Loader, resolve_plain
+
+if TYPE_CHECKING:
+    from generator.objects import KubeObject
+    from generator.stamping import StampedText
+
+# A rendered file: its text, or, for objects repeated in many namespaces, a text that is
+# made piece by piece as it is written (stamping.StampedText).
+Text = Union[str, "StampedText"]
 
 KUSTOMIZATION = "kustomization.yaml"
 _CHECK_BATCH = 500  # objects read back per parse
@@ -115,34 +126,54 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}"
 
 
-def render(context: RenderContext, *, with_kustomization: bool = True) -> dict[str, str]:
+def render(context: RenderContext, *, with_kustomization: bool = True) -> dict[str, Text]:
     """Render every file and the kustomization that lists the resources, checking each one.
 
     Printing to stdout needs no kustomization, and leaving it out spares a template compile.
+    Objects repeated in many namespaces come back as a StampedText, made as it is written.
     """
     env = environment()
-    files: dict[str, str] = {}
+    files: dict[str, Text] = {}
     for output in context.files:
-        texts = [env.get_template(obj.TEMPLATE).render(obj=obj) for obj in output.objects]
-        # Render, then parse: whatever the input held, the text must read back as exactly
-        # these objects. In batches: a parser per object would be slow, one parse of a
-        # 10,000-namespace file would hold it in memory twice.
-        for start in range(0, len(texts), _CHECK_BATCH):
-            batch = slice(start, start + _CHECK_BATCH)
-            expected = [obj.expected() for obj in output.objects[batch]]
-            check_reads_back("---\n".join(texts[batch]), expected)
-        files[output.path] = "---\n".join(texts)
+        stamped = None
+        if isinstance(output.objects, PerNamespace):
+            from generator.stamping import stamp  # only fan-out runs load it
+
+            stamped = stamp(output.objects)
+        files[output.path] = stamped if stamped is not None else render_each(output.objects)
     if with_kustomization:
-        files[KUSTOMIZATION] = env.get_template("kustomization.yaml.j2").render(
-            resources=context.resources
-        )
-        check_reads_back(files[KUSTOMIZATION], [kustomization(context.resources)])
+        text = env.get_template("kustomization.yaml.j2").render(resources=context.resources)
+        check_reads_back(text, [kustomization(context.resources)])
+        files[KUSTOMIZATION] = text
     return files
 
 
-def stream(context: RenderContext, files: dict[str, str]) -> str:
-    """The objects as one multi-document stream for `kubectl apply -f -`; never the patches."""
-    return "---\n".join(files[name] for name in context.resources)
+def render_each(objects: Iterable[KubeObject]) -> str:
+    """Objects rendered one by one and read back, in batches: a parser per object would be
+    slow, one parse of a 10,000-namespace file would hold it in memory twice."""
+    env = environment()
+    texts: list[str] = []
+    remaining = iter(objects)
+    while batch := list(itertools.islice(remaining, _CHECK_BATCH)):
+        rendered = [env.get_template(obj.TEMPLATE).render(obj=obj) for obj in batch]
+        # Render, then parse: whatever the input held, the text must read back as exactly
+        # these objects.
+        check_reads_back("---\n".join(rendered), [obj.expected() for obj in batch])
+        texts += rendered
+    return "---\n".join(texts)
+
+
+def stream(context: RenderContext, files: Mapping[str, Text]) -> Iterator[str]:
+    """The objects as one multi-document stream for `kubectl apply -f -`, in pieces; never
+    the patches."""
+    for index, name in enumerate(context.resources):
+        if index:
+            yield "---\n"
+        text = files[name]
+        if isinstance(text, str):
+            yield text
+        else:
+            yield from text.chunks()
 
 
 def kustomization(resources: tuple[str, ...]) -> dict[str, Any]:
