@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -271,7 +271,7 @@ def render(
         for line in result.warnings:
             say("warning", prefix + line)
     if out is None:
-        write_stdout(results[""].stream)
+        write_stdout(results[""].pieces())
         return
     from generator.output import git_work_tree, write_tree
 
@@ -437,10 +437,12 @@ def read_request(
     return source, data, request
 
 
-def write_stdout(text: str) -> None:
-    """Print the output; a full disk or a closed stdout is the user's to know, in one line."""
+def write_stdout(text: str | Iterable[str]) -> None:
+    """Print the output, whole or piece by piece; a full disk or a closed stdout is the
+    user's to know, in one line."""
     try:
-        sys.stdout.write(text)
+        for piece in (text,) if isinstance(text, str) else text:
+            sys.stdout.write(piece)
         sys.stdout.flush()
     except BrokenPipeError:
         raise  # `| head`: the reader left on purpose; typer exits quietly

@@ -20,6 +20,7 @@ from generator.interrupts import held
 from generator.names import check_namespace, check_object_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
+    from generator.render import Text
     from generator.sealing import SealingCert
 
 # A cluster's output folder in fleet mode: one path component, never `.` or `..`.
@@ -59,13 +60,17 @@ class Result:
     cluster: str
     source: str
     context: RenderContext = field(repr=False)
-    files: dict[str, str] = field(repr=False)
+    files: dict[str, Text] = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     @property
     def stream(self) -> str:
-        """The objects as one stream for stdout; built only when asked, it is large in fan-out."""
+        """The objects as one stream for stdout, whole; large in a fan-out: see `pieces`."""
+        return "".join(self.pieces())
+
+    def pieces(self) -> Iterator[str]:
+        """The stream for stdout piece by piece, so a fan-out is never held whole."""
         from generator.render import stream
 
         return stream(self.context, self.files)
