@@ -256,14 +256,16 @@ def render(
         kustomization=out is not None,
     )
     started = time.monotonic()
-    if found.is_fleet:
+    single: pipeline.Result | None = None
+    if found.is_fleet and out is not None:
+        from generator.unchanged import render_fleet  # skips the clusters that did not change
+
         with progress(len(found.files)) as advance:
-            results = pipeline.run_fleet(found.files, request, advance)
-        files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
+            results, files = render_fleet(found.files, request, Path(out), advance)
     else:
         ((source, data),) = found.files
-        results = {"": pipeline.run(data, source, request)}
-        files = results[""].files
+        single = pipeline.run(data, source, request)
+        results, files = {"": single}, dict(single.files)
     for result in results.values():
         prefix = f"{result.source}: " if found.is_fleet else ""
         for line in result.notes:
@@ -271,7 +273,8 @@ def render(
         for line in result.warnings:
             say("warning", prefix + line)
     if out is None:
-        write_stdout(results[""].pieces())
+        if single is not None:
+            write_stdout(single.pieces())
         return
     from generator.output import git_work_tree, write_tree
 
@@ -286,7 +289,8 @@ def render(
     write_tree(Path(out), files)
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
-        say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
+        count = sum(len(r.files) for r in results.values())
+        say("", f"wrote {clusters}{count} files to {out} in {time.monotonic() - started:.1f}s")
 
 
 @app.command("inspect")

@@ -21,6 +21,12 @@ ROOT = HERE.parent
 REQUIRE_TOOLS = os.environ.get("GEN_SECRET_REQUIRE_TOOLS") == "1"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fingerprint_key_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fleet runs keep a key in the user's cache folder: the tests' is their own."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def require_tool(name: str, install_hint: str) -> str:
     """The path of an external tool, or a skip (a failure in CI) that says how to get it."""
     path = shutil.which(name)
