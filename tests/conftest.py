@@ -84,6 +84,8 @@ def run_script(
 
     `prefix` runs it under another command, e.g. `setpriv` to drop root's file-access override.
     """
+    if env is not None and "XDG_CACHE_HOME" not in env:  # the tests' fingerprint key, always
+        env = {**env, "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
     proc = subprocess.run(
         [*prefix, gen_secret_script(), *args],
         input=stdin,
