@@ -380,18 +380,6 @@ def _write_temporary(
     return temporary
 
 
-def listed(out_dir: Path) -> set[str]:
-    """The files the last render into `out_dir` listed as its own; none if there is none."""
-    try:
-        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return set()
-    try:
-        return _read_manifest(fd)
-    finally:
-        os.close(fd)
-
-
 def _read_manifest(root_fd: int) -> set[str]:
     try:
         fd = os.open(MANIFEST, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=root_fd)

@@ -145,7 +145,7 @@ def run_fleet(
         if found is not None:
             # A certificate that has expired since is worth saying; one that had, was said.
             late = tuple(w for w in (cert.warnings if cert else ()) if w not in found.warnings)
-            skipped[index] = replace(found, warnings=found.warnings + late)
+            skipped[index] = replace(found, warnings=found.warnings + late) if late else found
     if skipped and on_each is not None:
         on_each(len(skipped))
     to_render = [item for index, item in enumerate(inputs) if index not in skipped]

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from generator import __version__
 from generator.certs import CaSeen, first_ca
 from generator.errors import GenSecretError
-from generator.output import KEPT, Content, listed
+from generator.output import KEPT, MANIFEST, Content
 from generator.pipeline import Request, Result, Skipped, run_fleet
 
 if TYPE_CHECKING:
@@ -156,10 +156,11 @@ class _Skipper:
         self.fingerprints = fingerprints
         self.out_dir = out_dir
         self.kept: dict[str, str] = {}  # source -> its fingerprint line, reused as it is
-        self.listed = listed(out_dir)
+        # As the manifest spells them: a file it lists another way is rendered again.
+        self.listed = {line.rstrip("\n") for line in _read_lines(out_dir / MANIFEST)}
         self.previous: dict[str, tuple[dict[str, Any], str]] = {}
         if FINGERPRINTS in self.listed:  # only a file the last run wrote
-            for line in _read_lines(out_dir / FINGERPRINTS):
+            for line in _read_lines(out_dir / FINGERPRINTS, _FORMAT):
                 record = _record(line)
                 if record is not None:
                     self.previous[record["inputs"]] = (record, line)
@@ -172,10 +173,12 @@ class _Skipper:
         cluster, names = record["cluster"], tuple(record["files"])
         if not all(f"{cluster}/{rel}" in self.listed for rel in names):
             return None
-        try:
-            _, seen = first_ca([Path(p) for p in record["ca"]])
-        except GenSecretError:  # unreadable now: a render says why
-            return None
+        seen: CaSeen = tuple((path, None) for path in record["ca"])
+        if any(map(os.path.isfile, record["ca"])):  # a Path each only when there is a CA
+            try:
+                _, seen = first_ca([Path(p) for p in record["ca"]])
+            except GenSecretError:  # unreadable now: a render says why
+                return None
         files = _read_files(self.out_dir, cluster, names)
         if files is None:
             return None
@@ -205,7 +208,9 @@ def _record(line: str) -> dict[str, Any] | None:
     return record
 
 
-def _read_lines(path: Path) -> list[str]:
+def _read_lines(path: Path, form: str | None = None) -> list[str]:
+    """The lines of a file gen-secret wrote, comments left out; none unless one of its first
+    lines is `form`. Never through a link."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -215,9 +220,9 @@ def _read_lines(path: Path) -> list[str]:
             return []
         text = handle.read().decode("utf-8", "replace")
     lines = text.splitlines(keepends=True)
-    if len(lines) < 1 or _FORMAT + "\n" not in lines[:4]:
+    if form is not None and form + "\n" not in lines[:4]:
         return []
-    return [line for line in lines if line.startswith("{")]
+    return [line for line in lines if not line.startswith("#") and line.strip()]
 
 
 def _read_files(
