@@ -287,23 +287,23 @@ def fingerprint_key() -> bytes | None:
     key = _read_key(path)
     if key is not None:
         return key
+    temporary = folder / f".fingerprint.key.{secrets.token_hex(6)}.tmp"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = folder / f".fingerprint.key.{secrets.token_hex(6)}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             os.write(fd, secrets.token_bytes(_KEY_BYTES))
             os.fsync(fd)
         finally:
             os.close(fd)
-        try:
-            # A link, never a rename: a key another run made meanwhile stays, and is used.
-            with contextlib.suppress(FileExistsError):
-                os.link(temporary, path)
-        finally:
-            os.unlink(temporary)
+        # A link, never a rename: a key another run made meanwhile stays, and is used.
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
     except OSError:
         return None
+    finally:  # whatever happened, an interrupt too: no stray copy of the key
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
     return _read_key(path)
 
 
