@@ -115,7 +115,21 @@ def discover_ca(
     cluster: Cluster, registry: RegistryEndpoint, root: Path = Path("/"), *, nodes: bool = True
 ) -> CaCertificate | None:
     """The first of sealer's CA files that exists, checked; None when there is none."""
-    for path in candidate_paths(cluster, registry, root, nodes=nodes):
+    return first_ca(candidate_paths(cluster, registry, root, nodes=nodes))[0]
+
+
+# What a search for the CA saw: each path it looked at, with the certificates it found there
+# (None: no file). A fleet run keeps it, to tell whether the next run would find the same.
+CaSeen = tuple[tuple[str, str | None], ...]
+
+
+def first_ca(paths: list[Path]) -> tuple[CaCertificate | None, CaSeen]:
+    """The CA in the first of `paths` that is a file, and what the search saw on its way."""
+    seen: list[tuple[str, str | None]] = []
+    for path in paths:
         if path.is_file():
-            return load_ca(path)
-    return None
+            ca = load_ca(path)
+            seen.append((str(path), ca.pem))
+            return ca, tuple(seen)
+        seen.append((str(path), None))
+    return None, tuple(seen)

@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -404,10 +404,14 @@ def render(
 
     Example: gen-secret render Clusterfile | kubectl apply -f -
     """
+    from generator import pipeline
+
     started = time.monotonic()
-    found, results, files = render_all(RenderArgs.of(locals()))
+    found, results, files = render_all(RenderArgs.of(locals()), skip_unchanged=True)
     if out is None:
-        write_stdout(results[""].stream)
+        (single,) = results.values()
+        if isinstance(single, pipeline.Result):
+            write_stdout(single.pieces())
         return
     from generator.output import git_work_tree, write_tree
 
@@ -421,7 +425,12 @@ def render(
             "use --seal-cert to write SealedSecrets, or --sops-age for SOPS files",
         )
     write_tree(Path(out), files)
-    reencrypted = [item for result in results.values() for item in result.reencrypted]
+    reencrypted = [
+        item
+        for result in results.values()
+        if isinstance(result, pipeline.Result)
+        for item in result.reencrypted
+    ]
     if reencrypted:
         from generator.sops import reencrypted_notes
 
@@ -429,7 +438,8 @@ def render(
             say("note", line)
     if sys.stderr.isatty():
         clusters = f"{len(results)} clusters, " if found.is_fleet else ""
-        say("", f"wrote {clusters}{len(files)} files to {out} in {time.monotonic() - started:.1f}s")
+        count = sum(len(r.files) for r in results.values())
+        say("", f"wrote {clusters}{count} files to {out} in {time.monotonic() - started:.1f}s")
 
 
 @app.command(
@@ -499,7 +509,17 @@ def check_command(
         from generator import drift, report
         from generator.output import LINK, read_tree
 
+        # A fan-out file is made piece by piece (stamping.StampedText); compared whole here.
+        files = {k: v if isinstance(v, str) else "".join(v.chunks()) for k, v in files.items()}
         tree = read_tree(Path(out), files)
+        # A fleet render's fingerprints (unchanged.py) are its own bookkeeping, not output.
+        from generator.unchanged import FINGERPRINTS
+
+        tree = replace(
+            tree,
+            files={k: v for k, v in tree.files.items() if k != FINGERPRINTS},
+            listed=tree.listed - {FINGERPRINTS},
+        )
         shown_as = out if out.endswith("/") else f"{out}/"
         fleet = len(results) > 1 or "" not in results
         # With the identity, render keeps every SOPS file it could open and that holds the
@@ -574,8 +594,8 @@ class RenderArgs:
 
 
 def render_all(
-    args: RenderArgs,
-) -> tuple["inputs.Inputs", dict[str, "pipeline.Result"], dict[str, str]]:
+    args: RenderArgs, *, skip_unchanged: bool = False
+) -> tuple["inputs.Inputs", dict[str, "pipeline.Result | pipeline.Skipped"], dict[str, Any]]:
     """Check the options, read every input and render: what `render` writes, `check` compares.
 
     Returns the inputs, the results by cluster name ("" for one Clusterfile) and the files by
@@ -686,23 +706,38 @@ def render_all(
             args.merge_auths_override,
         ),
     )
+    results: dict[str, pipeline.Result | pipeline.Skipped]
+    files: dict[str, Any]
     if found.is_fleet:
         with progress(len(found.files)) as advance:
-            results = pipeline.run_fleet(found.files, request, advance)
-        files = {f"{n}/{rel}": text for n, r in results.items() for rel, text in r.files.items()}
+            if skip_unchanged and args.out is not None:
+                from generator.unchanged import render_fleet  # skips clusters that did not change
+
+                results, files = render_fleet(found.files, request, Path(args.out), advance)
+            else:
+                rendered = pipeline.run_fleet(found.files, request, advance)
+                results = dict(rendered)
+                files = {
+                    f"{n}/{rel}": t
+                    for n, r in rendered.items()
+                    if isinstance(r, pipeline.Result)
+                    for rel, t in r.files.items()
+                }
         if gitops_spec is not None:
             files.update(wiring.render_gitops(gitops_spec, list(results)))
     else:
         ((source, data),) = found.files
-        results = {"": pipeline.run(data, source, request)}
-        files = results[""].files
+        single = pipeline.run(data, source, request)
+        results, files = {"": single}, dict(single.files)
     for result in results.values():
         prefix = f"{result.source}: " if found.is_fleet else ""
         for line in result.notes:
             say("", prefix + line)
         for line in result.warnings:
             say("warning", prefix + line)
-    terminal_notes([r.context.terminal_notes for r in results.values()])
+    terminal_notes(
+        [r.context.terminal_notes for r in results.values() if isinstance(r, pipeline.Result)]
+    )
     return found, results, files
 
 
@@ -945,10 +980,12 @@ def terminal_notes(per_cluster: list[tuple[str, ...]]) -> None:
         say("note", line if count == 1 else f"{count} clusters: {line}")
 
 
-def write_stdout(text: str) -> None:
-    """Print the output; a full disk or a closed stdout is the user's to know, in one line."""
+def write_stdout(text: str | Iterable[str]) -> None:
+    """Print the output, whole or piece by piece; a full disk or a closed stdout is the
+    user's to know, in one line."""
     try:
-        sys.stdout.write(text)
+        for piece in (text,) if isinstance(text, str) else text:
+            sys.stdout.write(piece)
         sys.stdout.flush()
     except BrokenPipeError:
         raise  # `| head`: the reader left on purpose; typer exits quietly

@@ -12,6 +12,7 @@ from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError, InternalError
 from generator.names import is_label_value
+from generator.namespaced import PerNamespace
 from generator.objects import (
     Labels,
     OutputFile,
@@ -257,23 +258,44 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     pull_data = ((".dockerconfigjson", config),)
     pulled = set(options.pull_namespaces)
     targets = pulled | {t.namespace for t in options.patches}
-    objects: list[SecretObject | ServiceAccountObject] = []
-    for namespace in sorted(targets):
-        if namespace != options.namespace:  # the main Secret already serves its own namespace
-            objects.append(SecretObject(options.name, namespace, copy_labels, pull_data))
-        if namespace in pulled:
-            # What the account lists today stays, in its order: the list is atomic, so
-            # anything left out would be dropped when this object is applied.
-            objects += [
-                ServiceAccountObject(
-                    account,
-                    namespace,
-                    account_labels,
-                    tuple(dict.fromkeys((*existing.get((namespace, account), ()), *ours))),
-                )
-                for account in accounts
-            ]
-    return [OutputFile(PULL_FILE, tuple(objects))] if objects else []
+    if existing:
+        # A cluster-state dump: each ServiceAccount keeps what it lists today, so the objects
+        # differ by more than their namespace and are written one by one.
+        listed: list[SecretObject | ServiceAccountObject] = []
+        for namespace in sorted(targets):
+            if namespace != options.namespace:  # the main Secret already serves its namespace
+                listed.append(SecretObject(options.name, namespace, copy_labels, pull_data))
+            if namespace in pulled:
+                # What the account lists today stays, in its order: the list is atomic, so
+                # anything left out would be dropped when this object is applied.
+                listed += [
+                    ServiceAccountObject(
+                        account,
+                        namespace,
+                        account_labels,
+                        tuple(dict.fromkeys((*existing.get((namespace, account), ()), *ours))),
+                    )
+                    for account in accounts
+                ]
+        return [OutputFile(PULL_FILE, tuple(listed))] if listed else []
+    ours_unique = tuple(dict.fromkeys(ours))
+    # Index 0 is the pull copy, then the ServiceAccounts: the order within each namespace.
+    objects: tuple[SecretObject | ServiceAccountObject, ...] = (
+        SecretObject(options.name, "", copy_labels, pull_data),
+        *(ServiceAccountObject(a, "", account_labels, ours_unique) for a in accounts),
+    )
+    every = tuple(range(len(objects)))
+    exceptions: dict[str, tuple[int, ...]] = {}
+    for namespace in targets - pulled:  # only patched: a pull copy, no ServiceAccounts
+        exceptions[namespace] = (0,)
+    if options.namespace in targets:  # the main Secret already serves its own namespace
+        exceptions[options.namespace] = every[1:] if options.namespace in pulled else ()
+    exceptions = {n: group for n, group in exceptions.items() if group != every}
+    namespaces = tuple(sorted(n for n in targets if exceptions.get(n, every)))
+    if not namespaces:
+        return []
+    exceptions = {n: group for n, group in exceptions.items() if group}
+    return [OutputFile(PULL_FILE, PerNamespace(namespaces, objects, exceptions))]
 
 
 def _flag(value: bool) -> bytes:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from generator.clusterfile import check_domain
 from generator.errors import GenSecretError, Location, UsageError
-from generator.names import check_namespace, check_object_name
+from generator.names import check_namespace, check_object_name, is_dns_label
 from generator.objects import WORKLOADS
 
 # What users type for a kind, as kubectl accepts it: singular, plural and short names.
@@ -46,7 +46,8 @@ def parse_namespace_lines(text: str, source: str) -> list[str]:
         if not line:
             continue
         name = line.removeprefix("namespace/")
-        check_namespace(name, Location("", source, number))
+        if not is_dns_label(name):  # the check again, to say where: 50,000 lines are common
+            check_namespace(name, Location("", source, number))
         names.append(name)
     return names
 
@@ -56,11 +57,13 @@ def target_namespaces(
 ) -> tuple[str, ...]:
     """The namespaces to fan out to: validated, deduplicated, sorted, minus the excluded globs."""
     patterns = tuple(excludes)
-    selected: set[str] = set()
-    for name in namespaces:
-        check_namespace(name, where)
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
-            selected.add(name)
+    names = tuple(namespaces)
+    for name in names:  # in order: the first bad one is the one named
+        if not is_dns_label(name):
+            check_namespace(name, where)
+    selected = set(names)
+    if patterns:
+        selected = {n for n in selected if not any(fnmatch.fnmatchcase(n, p) for p in patterns)}
     return tuple(sorted(selected))
 
 

@@ -40,10 +40,10 @@ class Inputs:
         return self.scanned or len(self.files) > 1
 
 
-def read_bytes(path: Path, limit: int, label: str | None = None) -> bytes:
+def read_bytes(path: Path | str, limit: int, label: str | None = None) -> bytes:
     """A file's bytes, or a one-line error that names it; never more than `limit` + 1 bytes."""
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return handle.read(limit + 1)
     except IsADirectoryError:
         raise GenSecretError("is a directory, not a file", label or str(path)) from None
@@ -92,16 +92,19 @@ def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
 
     for root, dirs, names in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        # Spelled as str(Path(root) / name), without a Path each: a fleet has 1,000 files.
+        base = str(Path(root))
+        prefix = "" if base == "." else base if base.endswith("/") else base + "/"
         for name in sorted(names):
             if name != "Clusterfile" and not name.endswith((".yaml", ".yml")):
                 continue
-            path = Path(root) / name
-            if not path.is_file():  # a FIFO or a device: reading it could wait forever
+            path = prefix + name
+            if not os.path.isfile(path):  # a FIFO or a device: reading it could wait forever
                 continue
             data = read_bytes(path, MAX_BYTES)
             # Other tools have a kind: Cluster too (kind, Cluster API): only sealer's count.
             if re.search(_CLUSTER_KIND, data) and re.search(_SEALER_API, data):
-                found.append((str(path), data))
+                found.append((path, data))
     return found
 
 

@@ -76,8 +76,8 @@ def render_json_files(context: RenderContext) -> dict[str, str]:
 
     The kustomization stays YAML: kustomize looks for `kustomization.yaml` by that name only.
     """
-    from generator.render import KUSTOMIZATION, render_kustomization
+    from generator.render import KUSTOMIZATION, kustomization_text
 
     files = render_json(context)
-    files[KUSTOMIZATION] = render_kustomization(tuple(json_path(p) for p in context.resources))
+    files[KUSTOMIZATION] = kustomization_text(tuple(json_path(p) for p in context.resources))
     return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
@@ -125,5 +126,6 @@ class OutputFile:
     """One file of output: its objects, and whether kustomization.yaml lists it."""
 
     path: str
-    objects: tuple[KubeObject, ...]
+    # A tuple, or a PerNamespace that makes its objects only as they are needed.
+    objects: Sequence[KubeObject]
     role: Literal["resource", "patch"] = "resource"

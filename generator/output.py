@@ -7,9 +7,10 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from generator.errors import GenSecretError, InternalError
 from generator.interrupts import Held, held
@@ -23,7 +24,24 @@ _MANIFEST_HEADER = (
 )
 
 
-def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
+class Streamed(Protocol):
+    """A file too large to hold whole (a fan-out's pull copies), made as it is written."""
+
+    @property
+    def byte_size(self) -> int: ...
+
+    def byte_chunks(self) -> Iterator[bytes]: ...
+
+
+class Kept:
+    """A file the caller found as this run would write it: listed, never touched."""
+
+
+KEPT = Kept()
+Content = str | Streamed | Kept
+
+
+def write_tree(out_dir: Path, files: Mapping[str, Content]) -> None:
     """Write every file under `out_dir` atomically, then drop files an earlier render left.
 
     Every file goes to a temporary name first; only when all are written and synced are they
@@ -35,7 +53,7 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
         _write_tree(out_dir, files, interrupts)
 
 
-def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> None:
+def _write_tree(out_dir: Path, files: Mapping[str, Content], interrupts: Held) -> None:
     _check_relative(files)
     created = not os.path.lexists(out_dir)
     root_fd = _open_out_dir(out_dir)
@@ -45,15 +63,17 @@ def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> No
     try:
         try:
             previous = _read_manifest(root_fd)
-            changed: dict[str, str] = {}
+            changed: dict[str, str | Streamed] = {}
             # Every check first: a problem found half-way would leave files behind.
             for rel, text in files.items():
+                if isinstance(text, Kept):  # checked by the caller (unchanged.py)
+                    continue
                 parent, name = _split(rel)
                 fd = _subdir(dir_fds, parent, out_dir, made)
                 _check_target(fd, name, rel in previous, out_dir / rel)
                 # A file that already holds these bytes is left alone: no churn for GitOps
                 # tools and make, and a re-render of a fleet touches only what changed.
-                if rel not in previous or not _unchanged(fd, name, text.encode("utf-8")):
+                if rel not in previous or not _unchanged(fd, name, _encoded(text)):
                     changed[rel] = text
             _stage_all(changed, dir_fds, out_dir, staged)
             manifest = (_MANIFEST_HEADER + "".join(f"{r}\n" for r in sorted(files))).encode()
@@ -89,7 +109,7 @@ def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> No
 
 
 def _stage_all(
-    files: Mapping[str, str],
+    files: Mapping[str, str | Streamed],
     dir_fds: dict[str, int],
     out_dir: Path,
     staged: list[tuple[int, str, str]],
@@ -102,10 +122,10 @@ def _stage_all(
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    def stage(rel: str, text: str) -> None:
+    def stage(rel: str, text: str | Streamed) -> None:
         parent, name = _split(rel)
         fd = dir_fds[parent]
-        temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel)
+        temporary = _write_temporary(fd, name, _encoded(text), out_dir, rel)
         # Recorded by the writer itself as soon as the file exists, so that whatever fails
         # later, in any thread, the caller finds every file to remove.
         staged.append((fd, temporary, name))
@@ -125,7 +145,18 @@ def _stage_all(
         raise errors[0]
 
 
-def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
+def _encoded(text: str | Streamed) -> bytes | Streamed:
+    return text.encode("utf-8") if isinstance(text, str) else text
+
+
+def _pieces(data: bytes | Streamed) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        yield data
+    else:
+        yield from data.byte_chunks()
+
+
+def _unchanged(dir_fd: int, name: str, data: bytes | Streamed) -> bool:
     """Whether `name` is a plain 0600 file of ours, not linked elsewhere, holding `data`."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
@@ -137,11 +168,13 @@ def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
             not stat.S_ISREG(info.st_mode)
             or stat.S_IMODE(info.st_mode) != 0o600
             or info.st_nlink != 1  # a hard link planted since: replace, never keep
-            or info.st_size != len(data)
+            or info.st_size != (len(data) if isinstance(data, bytes) else data.byte_size)
         ):
             return False
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(len(data) + 1) == data
+            return all(handle.read(len(piece)) == piece for piece in _pieces(data)) and not (
+                handle.read(1)
+            )
     finally:
         os.close(fd)
 
@@ -259,7 +292,7 @@ def git_work_tree(path: Path) -> Path | None:
     return None
 
 
-def _check_relative(files: Mapping[str, str]) -> None:
+def _check_relative(files: Mapping[str, object]) -> None:
     for rel in files:
         path = PurePosixPath(rel)
         if path.is_absolute() or ".." in path.parts or not path.parts:
@@ -317,7 +350,9 @@ def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[i
     return fd
 
 
-def _write_temporary(dir_fd: int, name: str, data: bytes, out_dir: Path, rel: str) -> str:
+def _write_temporary(
+    dir_fd: int, name: str, data: bytes | Streamed, out_dir: Path, rel: str
+) -> str:
     temporary = f".{name}.{secrets.token_hex(6)}.tmp"
     try:
         # O_EXCL and O_NOFOLLOW: never open an existing file or a link someone planted.
@@ -331,9 +366,10 @@ def _write_temporary(dir_fd: int, name: str, data: bytes, out_dir: Path, rel: st
         raise GenSecretError(f"cannot write file: {exc.strerror}", str(out_dir / rel)) from None
     try:
         os.fchmod(fd, 0o600)  # whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in _pieces(data):
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
     except BaseException as exc:  # an interrupt too: never leave a password in a stray file
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)

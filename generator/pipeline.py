@@ -6,12 +6,12 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.certs import CaCertificate, discover_ca, load_ca
+from generator.certs import CaCertificate, CaSeen, candidate_paths, first_ca, load_ca
 from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, RenderFormat, Scope
@@ -21,6 +21,7 @@ from generator.names import check_namespace, check_object_name, is_file_name
 
 if TYPE_CHECKING:  # sealing, SOPS and their cryptography load only when asked for
     from generator.authsources import Override
+    from generator.render import Text
     from generator.sealing import CertFolder, SealingCert
     from generator.sops import Reencrypted, SopsSettings
 
@@ -87,23 +88,30 @@ class Result:
     cluster: str
     source: str
     context: RenderContext = field(repr=False)
-    files: dict[str, str] = field(repr=False)
+    files: dict[str, Text] = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     output_format: RenderFormat = "yaml"
     # SOPS files written anew that may hold what they held before, and why.
     reencrypted: tuple[Reencrypted, ...] = ()
+    # Where the CA was looked for and what was found (see unchanged.py).
+    ca_seen: CaSeen = ()
 
     @property
     def stream(self) -> str:
-        """The objects as one stream for stdout; built only when asked, it is large in fan-out."""
+        """The objects as one stream for stdout, whole; large in a fan-out: see `pieces`."""
+        return "".join(self.pieces())
+
+    def pieces(self) -> Iterator[str]:
+        """The stream for stdout piece by piece, so a fan-out is never held whole."""
         if self.output_format == "json":
             from generator.jsonout import json_stream
 
-            return json_stream(self.context)
+            yield json_stream(self.context)
+            return
         from generator.render import stream
 
-        return stream(self.context, self.files)
+        yield from stream(self.context, self.files)
 
 
 def options_for(request: Request) -> RenderOptions:
@@ -200,20 +208,33 @@ def run_fleet(
     inputs: Sequence[tuple[str, bytes]],
     request: Request,
     on_each: Callable[[int], None] | None = None,
-) -> dict[str, Result]:
+    unchanged: Callable[[str, bytes], Skipped | None] | None = None,
+) -> dict[str, Result | Skipped]:
     """Render every Clusterfile with the same options, keyed by cluster name.
 
     All or nothing: the first bad file stops the run, and two clusters with one name are an
     error that names both files, since their output folders would collide. `on_each` hears
-    how many more clusters are done.
+    how many more clusters are done. `unchanged` names the clusters that need no render.
     """
     options = options_for(request)
     cert = _seal_cert(request)
     request = replace(request, ca_node_paths=False, cluster_folders=True)
-    results: dict[str, Result] = {}
+    skipped: dict[int, Skipped] = {}
+    for index, (source, data) in enumerate(inputs):
+        found = unchanged(source, data) if unchanged is not None else None
+        if found is not None:
+            # A certificate that has expired since is worth saying; one that had, was said.
+            warned = getattr(cert, "warnings", ())  # a folder of certificates has none of its own
+            late = tuple(w for w in warned if w not in found.warnings)
+            skipped[index] = replace(found, warnings=found.warnings + late) if late else found
+    if skipped and on_each is not None:
+        on_each(len(skipped))
+    to_render = [item for index, item in enumerate(inputs) if index not in skipped]
+    results: dict[str, Result | Skipped] = {}
     sources: dict[str, str] = {}
-    for batch in _render_batches(inputs, request, options, cert):
-        for result in batch:
+    with contextlib.closing(_rendered(to_render, request, options, cert, on_each)) as rendered:
+        for index in range(len(inputs)):  # in input order, skipped or not
+            result = skipped[index] if index in skipped else next(rendered)
             if result.cluster in sources:
                 raise GenSecretError(
                     f"cluster name {result.cluster!r} is used by both "
@@ -225,9 +246,20 @@ def run_fleet(
                 )
             sources[result.cluster] = result.source
             results[result.cluster] = result
+    return results
+
+
+def _rendered(
+    inputs: Sequence[tuple[str, bytes]],
+    request: Request,
+    options: RenderOptions,
+    cert: Certs | None,
+    on_each: Callable[[int], None] | None,
+) -> Generator[Result, None, None]:
+    for batch in _render_batches(inputs, request, options, cert):
         if on_each is not None:
             on_each(len(batch))
-    return results
+        yield from batch
 
 
 # Fleets this large render in a process per core: parsing and rendering are pure Python,
@@ -330,12 +362,25 @@ def _seal_cert(request: Request) -> Certs | None:
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
+class Skipped:
+    """A cluster of a fleet whose inputs and files are as the last run left them: not
+    rendered again; its files stay as they are, and its messages are the last run's."""
+
+    cluster: str
+    source: str
+    files: tuple[str, ...]  # below the cluster's folder
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
 class Prepared:
     """A checked request: the parsed Cluster, the options to render it with, notes for stderr."""
 
     cluster: Cluster
     options: RenderOptions
     notes: tuple[str, ...] = ()
+    ca_seen: CaSeen = ()
 
 
 def prepare(
@@ -346,13 +391,17 @@ def prepare(
     cluster = read_clusterfile(data, source, request.cluster)
     notes: list[str] = list(cluster.notes)
     ca: CaCertificate | None = None
+    seen: CaSeen = ()
     if request.ca_file is not None:
         ca = load_ca(request.ca_file, f"--ca-file {request.ca_file}")
     elif not cluster.registry.insecure:
-        ca = discover_ca(cluster, cluster.registry, request.ca_root, nodes=request.ca_node_paths)
+        paths = candidate_paths(
+            cluster, cluster.registry, request.ca_root, nodes=request.ca_node_paths
+        )
+        ca, seen = first_ca(paths)
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
-    return Prepared(cluster, replace(options, ca=ca), tuple(notes))
+    return Prepared(cluster, replace(options, ca=ca), tuple(notes), seen)
 
 
 def _render_one(
@@ -390,16 +439,26 @@ def _render_one(
         files.update(node_files)
         warnings += node_warnings
     notes = prepared.notes + context.notes
-    return Result(name, source, context, files, warnings, notes, request.output_format, reencrypted)
+    return Result(
+        name,
+        source,
+        context,
+        files,
+        warnings,
+        notes,
+        request.output_format,
+        reencrypted,
+        prepared.ca_seen,
+    )
 
 
-def _render_files(context: RenderContext, request: Request) -> dict[str, str]:
+def _render_files(context: RenderContext, request: Request) -> dict[str, Text]:
     if request.output_format == "json":
         if not request.kustomization:
             return {}  # stdout: Result.stream builds the List from the objects
         from generator.jsonout import render_json_files
 
-        return render_json_files(context)
+        return dict(render_json_files(context))
     from generator.render import render  # Jinja loads only for commands that render
 
     return render(context, with_kustomization=request.kustomization)

@@ -33,6 +33,12 @@ def _missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fingerprint_key_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fleet runs keep a key in the user's cache folder: the tests' is their own."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def require_tool(name: str, install_hint: str) -> str:
     """The path of an external tool, or a skip (a failure in CI) that says how to get it."""
     path = shutil.which(name)
@@ -120,6 +126,8 @@ def run_script(
 
     `prefix` runs it under another command, e.g. `setpriv` to drop root's file-access override.
     """
+    if env is not None and "XDG_CACHE_HOME" not in env:  # the tests' fingerprint key, always
+        env = {**env, "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
     proc = subprocess.run(
         [*prefix, gen_secret_script(), *args],
         input=stdin,

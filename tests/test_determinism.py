@@ -95,7 +95,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], int]] = {
         ),
         1,  # docker.io/nginx is not served
     ),
-    "an error": (("render", "{clusterfile}", "--name", "Nicht_Gültig"), 1),
+    "an error": (("render", "{clusterfile}", "--name", "Nicht_Gültig"), 2),
 }
 
 
