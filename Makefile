@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Debian packages the end-to-end tests need (a real registry and a real container client).
-E2E_PACKAGES := docker-registry skopeo apache2-utils openssl
+# Debian packages the end-to-end tests need (a real registry and a real container client, and
+# strace to kill a render at an exact system call).
+E2E_PACKAGES := docker-registry skopeo apache2-utils openssl strace
 
 .PHONY: run test lint unit golden bench e2e-deps clean
 

@@ -10,8 +10,10 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from generator import journal
 from generator.errors import GenSecretError
 from generator.interrupts import Held, held
+from generator.journal import Journal, Plan, backup_name, temporary_name
 
 _WRITERS = 8
 _PARALLEL_FROM = 64  # files; below that a thread pool costs more than it saves
@@ -27,53 +29,124 @@ def write_tree(out_dir: Path, files: Mapping[str, str]) -> None:
 
     Every file goes to a temporary name first; only when all are written and synced are they
     renamed into place, and a rename that fails puts back the files renamed before it, so a
-    failure leaves the folder as it was. A Ctrl-C is held until the renames begin, and taken
-    there, or after the last one: never half-way through a rollback or the renames.
+    failure leaves the folder as it was. A Ctrl-C, SIGTERM or SIGHUP is held until the renames
+    begin, and taken there, or after the last one: never half-way through a rollback or the
+    renames. Before the first file is made, a journal names them all (see `journal`), so that
+    a run killed outright is finished or undone by the next one: `recover`, which runs first.
     """
     with held() as interrupts:
         _write_tree(out_dir, files, interrupts)
 
 
+def recover(out_dir: Path) -> bool:
+    """Finish or undo a write into `out_dir` that was killed; whether there was one.
+
+    Every write does this first; a command that only reads the folder calls it before it looks.
+    """
+    with held():
+        try:
+            root_fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise GenSecretError(f"cannot open folder: {exc.strerror}", str(out_dir)) from None
+        try:
+            return _recover(root_fd, out_dir)
+        finally:
+            os.close(root_fd)
+
+
 def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> None:
     _check_relative(files)
-    created = not os.path.lexists(out_dir)
-    root_fd = _open_out_dir(out_dir)
-    staged: list[tuple[int, str, str]] = []  # (dir fd, temporary name, final name)
+    root_fd, created = _open_out_dir(out_dir)
     dir_fds: dict[str, int] = {"": root_fd}
-    made: list[tuple[int, str]] = []  # folders this run created, as (parent fd, name)
     try:
         try:
-            previous = _read_manifest(root_fd)
-            changed: dict[str, str] = {}
-            # Every check first: a problem found half-way would leave files behind.
-            for rel, text in files.items():
-                parent, name = _split(rel)
-                fd = _subdir(dir_fds, parent, out_dir, made)
-                _check_target(fd, name, rel in previous, out_dir / rel)
-                # A file that already holds these bytes is left alone: no churn for GitOps
-                # tools and make, and a re-render of a fleet touches only what changed.
-                if rel not in previous or not _unchanged(fd, name, text.encode("utf-8")):
-                    changed[rel] = text
-            _stage_all(changed, dir_fds, out_dir, staged)
-            manifest = (_MANIFEST_HEADER + "".join(f"{r}\n" for r in sorted(files))).encode()
-            if not _unchanged(root_fd, MANIFEST, manifest):
-                temporary = _write_temporary(root_fd, MANIFEST, manifest, out_dir, MANIFEST)
-                staged.append((root_fd, temporary, MANIFEST))
-            # Every staged file's bytes reach the disk before any rename makes one visible.
-            if not _syncfs(root_fd):
-                _fsync_each(staged, out_dir)
-            interrupts.check()  # the last moment to stop with nothing changed
-            _publish(staged, out_dir)
+            _recover(root_fd, out_dir)
+            planned = _plan(root_fd, out_dir, files, dir_fds)
+            if planned is not None:
+                _apply(root_fd, out_dir, *planned, dir_fds, interrupts)
         except BaseException:
-            _discard(staged)
-            for parent_fd, name in reversed(made):
-                with contextlib.suppress(OSError):
-                    os.rmdir(name, dir_fd=parent_fd)
-            if created:  # the folder too, when this run made it
+            if created:  # the folder too, when this run made it and left nothing in it
                 with contextlib.suppress(OSError):
                     os.rmdir(out_dir)
             raise
-        _remove_stale(root_fd, previous - set(files))
+    finally:
+        for fd in dir_fds.values():
+            os.close(fd)
+
+
+def _plan(
+    root_fd: int, out_dir: Path, files: Mapping[str, str], dir_fds: dict[str, int]
+) -> tuple[Plan, dict[str, bytes]] | None:
+    """Check every target and decide what changes, touching nothing; None when nothing does.
+
+    Every check comes first: a problem found half-way would leave files behind.
+    """
+    previous = _read_manifest(root_fd)
+    missing: dict[str, None] = {}  # folders to make, parents first
+    changed: dict[str, bytes] = {}
+    existed: dict[str, bool] = {}
+    for rel, text in files.items():
+        parent, name = _split(rel)
+        data = text.encode("utf-8")
+        fd = _existing_dir(dir_fds, parent, out_dir, missing)
+        there = fd is not None and _check_target(fd, name, rel in previous, out_dir / rel)
+        # A file that already holds these bytes is left alone: no churn for GitOps tools and
+        # make, and a re-render of a fleet touches only what changed.
+        if fd is None or not there or not _unchanged(fd, name, data):
+            changed[rel] = data
+            existed[rel] = there
+    manifest = (_MANIFEST_HEADER + "".join(f"{r}\n" for r in sorted(files))).encode()
+    if not _unchanged(root_fd, MANIFEST, manifest):
+        changed[MANIFEST] = manifest
+        existed[MANIFEST] = _exists(root_fd, MANIFEST)
+    stale = tuple(sorted(previous - set(files)))
+    if not changed and not stale:
+        return None
+    entries = tuple((rel, existed[rel]) for rel in changed)
+    return Plan(secrets.token_hex(6), entries, tuple(missing), stale), changed
+
+
+def _apply(
+    root_fd: int,
+    out_dir: Path,
+    plan: Plan,
+    changed: dict[str, bytes],
+    dir_fds: dict[str, int],
+    interrupts: Held,
+) -> None:
+    """Journal the plan, stage every file, then rename them all into place, or undo it all."""
+    try:
+        record = Journal.create(root_fd, plan)
+    except OSError as exc:
+        raise GenSecretError(f"cannot write files: {exc.strerror}", str(out_dir)) from None
+    staged: list[tuple[int, str, str]] = []  # (dir fd, temporary name, final name)
+    made: list[tuple[int, str]] = []  # folders this run created, as (parent fd, name)
+    try:
+        for rel in plan.dirs:
+            _make_dir(dir_fds, rel, out_dir, made)
+        _stage_all(changed, dir_fds, out_dir, staged, plan.token)
+        # Every staged file's bytes reach the disk before any rename makes one visible.
+        if not _syncfs(root_fd):
+            _fsync_each(staged, out_dir)
+        interrupts.check()  # the last moment to stop with nothing changed
+        try:
+            record.commit()
+        except OSError as exc:
+            raise GenSecretError(f"cannot write files: {exc.strerror}", str(out_dir)) from None
+        _publish(staged, out_dir, plan.token, record)
+    except BaseException:
+        # _publish has put back what it renamed; what was not renamed waits under its
+        # temporary name, as before the commit.
+        _discard(staged)
+        for parent_fd, name in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(name, dir_fd=parent_fd)
+        record.remove()
+        raise
+    try:
+        _remove_stale(root_fd, set(plan.stale))
         if not _syncfs(root_fd):  # and so do the renames
             try:
                 for fd in dir_fds.values():
@@ -83,15 +156,142 @@ def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> No
                     f"cannot sync --out folder: {exc.strerror}", str(out_dir)
                 ) from None
     finally:
-        for fd in dir_fds.values():
-            os.close(fd)
+        record.remove()  # every file is in place: there is nothing left to finish
+
+
+def _recover(root_fd: int, out_dir: Path) -> bool:
+    """Finish a journalled write that had committed, or undo one that had not; see `recover`."""
+    found = journal.read(root_fd)
+    if found is None:
+        return False
+    plan, status = found
+    if plan is None:
+        journal.remove_unreadable(root_fd)
+        return True
+    try:
+        if status == journal.COMMIT:
+            _redo(root_fd, plan)
+        else:
+            _undo(root_fd, plan, aborted=status == journal.ABORT)
+        if not _syncfs(root_fd):
+            os.fsync(root_fd)
+        os.unlink(journal.JOURNAL, dir_fd=root_fd)
+    except OSError as exc:
+        raise GenSecretError(
+            f"cannot finish the interrupted write found in the folder: {exc.strerror}",
+            str(out_dir),
+        ) from None
+    return True
+
+
+def _redo(root_fd: int, plan: Plan) -> None:
+    """Rename every new file still waiting into place, then drop backups and stale files.
+
+    Safe to repeat: a file already renamed has no temporary name left to rename.
+    """
+    with _Folders(root_fd) as folders:
+        for rel, _ in plan.files:
+            fd, name = folders.parent_of(rel)
+            if fd is None:
+                continue
+            temporary = temporary_name(name, plan.token)
+            if _is_regular(fd, temporary):
+                os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
+            _unlink_quietly(fd, temporary)  # anything else under that name is not a file of ours
+            _unlink_quietly(fd, backup_name(name, plan.token))
+    _remove_stale(root_fd, set(plan.stale))
+
+
+def _undo(root_fd: int, plan: Plan, *, aborted: bool) -> None:
+    """Remove every temporary file; after an abort, put back what the renames replaced.
+
+    Before the commit line no rename had happened, so the old files are all in place.
+    """
+    with _Folders(root_fd) as folders:
+        for rel, existed in reversed(plan.files):
+            fd, name = folders.parent_of(rel)
+            if fd is None:
+                continue
+            temporary = temporary_name(name, plan.token)
+            waiting = _exists(fd, temporary)
+            _unlink_quietly(fd, temporary)
+            if not aborted:
+                continue
+            backup = backup_name(name, plan.token)
+            if _exists(fd, backup):
+                # Backup and file may be one file (the rename had not happened): then this
+                # rename does nothing, and the backup name goes below.
+                os.rename(backup, name, src_dir_fd=fd, dst_dir_fd=fd)
+                _unlink_quietly(fd, backup)
+            elif not existed and not waiting:
+                _unlink_quietly(fd, name)  # a new file, renamed in before the abort
+        for rel in reversed(plan.dirs):
+            fd, name = folders.parent_of(rel)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=fd)  # only when empty: a user's file keeps it
+
+
+class _Folders:
+    """Descriptors of the folders of a plan's paths, opened without following links."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.fds: dict[str, int | None] = {"": root_fd}
+        self.root_fd = root_fd
+
+    def __enter__(self) -> _Folders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.fds.values():
+            if fd is not None and fd != self.root_fd:
+                os.close(fd)
+
+    def parent_of(self, rel: str) -> tuple[int | None, str]:
+        parent, name = _split(rel)
+        return self._open(parent), name
+
+    def _open(self, rel: str) -> int | None:
+        if rel not in self.fds:
+            parent, name = _split(rel)
+            parent_fd = self._open(parent)
+            fd = None
+            if parent_fd is not None:
+                with contextlib.suppress(OSError):
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+            self.fds[rel] = fd
+        return self.fds[rel]
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _is_regular(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _unlink_quietly(dir_fd: int, name: str) -> None:
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def _stage_all(
-    files: Mapping[str, str],
+    files: Mapping[str, bytes],
     dir_fds: dict[str, int],
     out_dir: Path,
     staged: list[tuple[int, str, str]],
+    token: str,
 ) -> None:
     """Write every file to its temporary name, a few at a time.
 
@@ -101,21 +301,21 @@ def _stage_all(
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    def stage(rel: str, text: str) -> None:
+    def stage(rel: str, data: bytes) -> None:
         parent, name = _split(rel)
         fd = dir_fds[parent]
-        temporary = _write_temporary(fd, name, text.encode("utf-8"), out_dir, rel)
+        temporary = _write_temporary(fd, name, data, out_dir, rel, token)
         # Recorded by the writer itself as soon as the file exists, so that whatever fails
         # later, in any thread, the caller finds every file to remove.
         staged.append((fd, temporary, name))
 
     if len(files) < _PARALLEL_FROM:
-        for rel, text in files.items():
-            stage(rel, text)
+        for rel, data in files.items():
+            stage(rel, data)
         return
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         try:
-            futures = [pool.submit(stage, rel, text) for rel, text in files.items()]
+            futures = [pool.submit(stage, rel, data) for rel, data in files.items()]
             errors = [e for e in map(Future.exception, futures) if e is not None]
         except BaseException:  # drop what is queued; what was written is in `staged`
             pool.shutdown(cancel_futures=True)
@@ -145,12 +345,13 @@ def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
         os.close(fd)
 
 
-def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> None:
-    """Refuse, before anything is written, a file that is not ours or a folder in the way."""
+def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> bool:
+    """Refuse, before anything is written, a file that is not ours or a folder in the way;
+    whether there is a file to replace."""
     try:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
     except FileNotFoundError:
-        return
+        return False
     if stat.S_ISDIR(mode):
         # The rename would fail half-way through the files.
         raise GenSecretError("a folder is in the way of a file to write", str(shown))
@@ -159,6 +360,7 @@ def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> None:
             "exists and was not written by gen-secret; move it or choose another --out",
             str(shown),
         )
+    return True
 
 
 def _discard(staged: list[tuple[int, str, str]]) -> None:
@@ -175,21 +377,26 @@ def _fsync_each(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
         raise GenSecretError(f"cannot write files: {exc.strerror}", str(out_dir)) from None
 
 
-def _publish(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
+def _publish(
+    staged: list[tuple[int, str, str]], out_dir: Path, token: str, record: Journal
+) -> None:
     """Rename every temporary file into place, all or none.
 
     Each file it replaces is kept under a second name (a hard link) until all renames are
-    done, so that a rename failing half-way can put the earlier files back.
+    done, so that a rename failing half-way can put the earlier files back. The journal
+    says so first, so that a run killed while putting them back is undone, not finished.
     """
     done: list[tuple[int, str, str | None]] = []  # (dir fd, final name, backup or None)
     try:
         for fd, temporary, name in staged:
-            backup = _backup(fd, name)
+            backup = _backup(fd, name, token)
             # Recorded before the rename: whatever is raised once it has happened, it is
             # undone. Undoing one that did not happen is harmless.
             done.append((fd, name, backup))
             os.rename(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
     except BaseException as exc:
+        with contextlib.suppress(OSError):
+            record.abort()
         for fd, name, backup in reversed(done):
             if backup is None:  # there was no file: remove the new one, if it got there
                 with contextlib.suppress(OSError):
@@ -214,9 +421,9 @@ def _publish(staged: list[tuple[int, str, str]], out_dir: Path) -> None:
 _NO_BACKUP = ""
 
 
-def _backup(dir_fd: int, name: str) -> str | None:
+def _backup(dir_fd: int, name: str, token: str) -> str | None:
     """A second name for the file about to be replaced; None when there is no such file."""
-    backup = f".{name}.{secrets.token_hex(6)}.old"
+    backup = backup_name(name, token)
     try:
         # A link, not a rename: the file stays readable under its own name meanwhile.
         os.link(name, backup, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
@@ -270,42 +477,46 @@ def _split(rel: str) -> tuple[str, str]:
     return ("/".join(path.parts[:-1]), path.parts[-1])
 
 
-def _open_out_dir(out_dir: Path) -> int:
+def _open_out_dir(out_dir: Path) -> tuple[int, bool]:
+    """A descriptor of the output folder, and whether this run made it."""
+    created = True
     try:
-        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        out_dir.mkdir(parents=True, mode=0o700)
     except FileExistsError:
-        raise GenSecretError("--out is not a folder", str(out_dir)) from None
+        created = False
     except OSError as exc:
         raise GenSecretError(f"cannot create --out folder: {exc.strerror}", str(out_dir)) from None
     try:
-        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
-    except NotADirectoryError:
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (NotADirectoryError, FileNotFoundError):  # a file, or a link to nowhere
         raise GenSecretError("--out is not a folder", str(out_dir)) from None
     except OSError as exc:
         raise GenSecretError(f"cannot open --out folder: {exc.strerror}", str(out_dir)) from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         os.close(fd)
         raise GenSecretError("--out folder is not writable", str(out_dir))
-    return fd
+    return fd, created
 
 
-def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[int, str]]) -> int:
-    """A descriptor for a folder below the output folder, made if missing, never a symlink.
-
-    Folders it makes go into `made`, so that a failed write can remove them again.
-    """
+def _existing_dir(
+    dir_fds: dict[str, int], rel: str, out_dir: Path, missing: dict[str, None]
+) -> int | None:
+    """A descriptor for a folder below the output folder, never through a symlink; None when
+    it is missing (it goes into `missing`, after its missing parents)."""
     if rel in dir_fds:
         return dir_fds[rel]
+    if rel in missing:
+        return None
     parent, name = _split(rel)
-    parent_fd = _subdir(dir_fds, parent, out_dir, made)
-    # Recorded before it exists, for the same reason as a rename in _publish.
-    made.append((parent_fd, name))
+    parent_fd = _existing_dir(dir_fds, parent, out_dir, missing)
+    if parent_fd is None:
+        missing[rel] = None
+        return None
     try:
-        os.mkdir(name, 0o700, dir_fd=parent_fd)
-    except FileExistsError:
-        made.pop()
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        missing[rel] = None
+        return None
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise GenSecretError(
@@ -316,8 +527,30 @@ def _subdir(dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[i
     return fd
 
 
-def _write_temporary(dir_fd: int, name: str, data: bytes, out_dir: Path, rel: str) -> str:
-    temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+def _make_dir(
+    dir_fds: dict[str, int], rel: str, out_dir: Path, made: list[tuple[int, str]]
+) -> None:
+    """Make a folder the plan names (its parent exists by now) and keep its descriptor.
+
+    It goes into `made` before it exists, so that a failed write removes it whatever is
+    raised once it does.
+    """
+    parent, name = _split(rel)
+    parent_fd = dir_fds[parent]
+    made.append((parent_fd, name))
+    try:
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        dir_fds[rel] = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if isinstance(exc, FileExistsError):  # made since the plan: not ours to remove
+            made.pop()
+        raise GenSecretError(f"cannot make folder: {exc.strerror}", str(out_dir / rel)) from None
+
+
+def _write_temporary(
+    dir_fd: int, name: str, data: bytes, out_dir: Path, rel: str, token: str
+) -> str:
+    temporary = temporary_name(name, token)
     try:
         # O_EXCL and O_NOFOLLOW: never open an existing file or a link someone planted.
         fd = os.open(

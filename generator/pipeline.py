@@ -231,7 +231,9 @@ def _render_span(span: tuple[int, int]) -> list[Result]:
 def _worker_setup() -> None:
     # The parent alone stops the run and reports it, so no worker prints a traceback; and a
     # worker dies with its parent, should that be killed outright (SIGKILL).
+    # A closed terminal sends SIGHUP to the whole group, as Ctrl-C sends SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked while the parent held it
     import ctypes
 
