@@ -14,6 +14,7 @@ from generator import journal
 from generator.errors import GenSecretError
 from generator.interrupts import Held, held
 from generator.journal import Journal, Plan, backup_name, temporary_name
+from generator.outlock import lock_folder
 
 _WRITERS = 8
 _PARALLEL_FROM = 64  # files; below that a thread pool costs more than it saves
@@ -51,14 +52,22 @@ def recover(out_dir: Path) -> bool:
         except OSError as exc:
             raise GenSecretError(f"cannot open folder: {exc.strerror}", str(out_dir)) from None
         try:
+            lock_folder(root_fd, out_dir)
             return _recover(root_fd, out_dir)
         finally:
-            os.close(root_fd)
+            os.close(root_fd)  # and the lock goes with it
 
 
 def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> None:
     _check_relative(files)
     root_fd, created = _open_out_dir(out_dir)
+    try:
+        # Before anything is read or written; a folder this run just made may already be
+        # another's, so nothing here is removed when the lock is refused.
+        lock_folder(root_fd, out_dir)
+    except BaseException:
+        os.close(root_fd)
+        raise
     dir_fds: dict[str, int] = {"": root_fd}
     try:
         try:
