@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -92,6 +93,7 @@ def _plan(
 
     Every check comes first: a problem found half-way would leave files behind.
     """
+    manifest_found = _exists(root_fd, MANIFEST)
     previous = _read_manifest(root_fd)
     missing: dict[str, None] = {}  # folders to make, parents first
     changed: dict[str, bytes] = {}
@@ -100,7 +102,10 @@ def _plan(
         parent, name = _split(rel)
         data = text.encode("utf-8")
         fd = _existing_dir(dir_fds, parent, out_dir, missing)
-        there = fd is not None and _check_target(fd, name, rel in previous, out_dir / rel)
+        # A folder committed to git without its hidden manifest (a fresh clone): the files
+        # that say gen-secret wrote them are taken as its own.
+        ours = rel in previous or (not manifest_found and fd is not None and _marked(fd, name))
+        there = fd is not None and _check_target(fd, name, ours, out_dir / rel)
         # A file that already holds these bytes is left alone: no churn for GitOps tools and
         # make, and a re-render of a fleet touches only what changed.
         if fd is None or not there or not _unchanged(fd, name, data):
@@ -109,7 +114,7 @@ def _plan(
     manifest = (_MANIFEST_HEADER + "".join(f"{r}\n" for r in sorted(files))).encode()
     if not _unchanged(root_fd, MANIFEST, manifest):
         changed[MANIFEST] = manifest
-        existed[MANIFEST] = _exists(root_fd, MANIFEST)
+        existed[MANIFEST] = manifest_found
     stale = tuple(sorted(previous - set(files)))
     if not changed and not stale:
         return None
@@ -584,6 +589,36 @@ def _write_temporary(
     finally:
         os.close(fd)
     return temporary
+
+
+# What every file gen-secret writes says of itself (see templates/): the recommended label on
+# each object, or the first line of a kustomization or a patch.
+_OWN_LABEL = re.compile(rb"(?m)^ +app\.kubernetes\.io/managed-by: gen-secret\r?$")
+_OWN_FIRST_LINES = (
+    b"# Written by gen-secret: `kubectl apply -k` on this folder applies every object below.",
+    b"# Strategic-merge patch: imagePullSecrets merges by name, so existing entries stay.",
+)
+_MARK_WITHIN = 4096  # bytes: the first object's labels come well before
+# O_NONBLOCK: a FIFO planted under the name must not make the run wait.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _marked(dir_fd: int, name: str) -> bool:
+    """Whether `name` is a regular file that says gen-secret wrote it."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, _MARK_WITHIN)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    first = head.split(b"\n", 1)[0].removesuffix(b"\r")
+    return first in _OWN_FIRST_LINES or _OWN_LABEL.search(head) is not None
 
 
 def _read_manifest(root_fd: int) -> set[str]:
