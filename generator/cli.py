@@ -37,13 +37,15 @@ PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
 
 
 def say(kind: str, message: str) -> None:
-    """One line on stderr: `gen-secret: warning: ...`."""
-    print(f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}", file=sys.stderr)
+    """One line on stderr, never on stdout: `gen-secret: warning: ...`."""
+    from generator.streams import write_stderr
+
+    write_stderr(f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}")
 
 
 def _version(value: bool) -> None:
     if value:
-        print(f"gen-secret {__version__}")
+        write_stdout(f"gen-secret {__version__}\n")
         raise typer.Exit(0)
 
 
@@ -397,7 +399,7 @@ def read_password_option(password_stdin: bool, password_file: Path | None) -> st
     from generator import inputs
 
     if password_stdin:
-        data = sys.stdin.buffer.read(inputs.MAX_PASSWORD_BYTES + 1)
+        data = inputs.read_stdin(inputs.MAX_PASSWORD_BYTES)
         return inputs.read_password(data, "stdin")
     if password_file is not None:
         data = inputs.read_bytes(password_file, inputs.MAX_PASSWORD_BYTES)
@@ -439,13 +441,13 @@ def read_request(
 
 def write_stdout(text: str) -> None:
     """Print the output; a full disk or a closed stdout is the user's to know, in one line."""
+    from generator.streams import stdout_error
+
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # `| head`: the reader left on purpose; typer exits quietly
-    except OSError as exc:
-        raise GenSecretError(f"cannot write to stdout: {exc.strerror}") from None
+    except OSError as exc:  # the console script's stdout raises streams.StdoutError itself
+        raise stdout_error(exc) from None
 
 
 @contextlib.contextmanager
@@ -503,10 +505,14 @@ def _command_name(command: typer.models.CommandInfo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
+    from generator.streams import ReaderLeft
+
     try:
         utf8_stdio()
         command = typer.main.get_command(_app_for(sys.argv[1:] if argv is None else argv))
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
+    except ReaderLeft:
+        return 1  # `| head`: the reader left on purpose; nothing to say about it
     except GenSecretError as exc:
         say("error", str(exc))
         return exc.exit_code
@@ -558,16 +564,21 @@ def run() -> NoReturn:
     finally:
         if not ignored:
             signal.signal(signal.SIGINT, leave)
+    from generator.streams import ReaderLeft, stderr_lost, stdout_error
+
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass  # the reader left (`| head`), as in main()
-    except (OSError, ValueError) as exc:  # a full disk, or a stdout closed under us
+    except ReaderLeft:
+        code = code or 1  # the reader left (`| head`), as in main()
+    except (GenSecretError, OSError, ValueError) as exc:  # a full disk, a closed stdout
         if code == 0:  # else main() has reported it, or something before it
-            say("error", f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}")
+            error = stdout_error(exc) if isinstance(exc, OSError) else exc
+            say("error", str(error))
             code = 1
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
+    if stderr_lost() and code == 0:
+        code = 1
     os._exit(code)
 
 

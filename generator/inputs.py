@@ -47,6 +47,15 @@ def read_bytes(path: Path, limit: int, label: str | None = None) -> bytes:
         raise GenSecretError(f"cannot read file: {exc.strerror}", label or str(path)) from None
 
 
+def read_stdin(limit: int) -> bytes:
+    """stdin's bytes, never more than `limit` + 1; a closed stdin is a one-line error."""
+    try:
+        return sys.stdin.buffer.read(limit + 1)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "it is closed"
+        raise GenSecretError(f"cannot read stdin: {reason}") from None
+
+
 def read_clusterfiles(arguments: list[str]) -> Inputs:
     """Files as given, '-' for stdin, folders scanned for Clusterfiles; none: sealer's places."""
     if not arguments:
@@ -63,7 +72,7 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
         if not argument:
             raise GenSecretError("an empty Clusterfile path")  # Path("") would mean "."
         if argument == STDIN:
-            files.append(("<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)))
+            files.append(("<stdin>", read_stdin(MAX_BYTES)))
         elif Path(argument).is_dir():
             scanned = True
             files += scan_folder(Path(argument))
@@ -120,7 +129,7 @@ def read_password(data: bytes, source: str) -> str:
 def read_text(name: str) -> tuple[str, str]:
     """A small text input (a namespace list) and its display name; '-' is stdin."""
     if name == STDIN:
-        data, source = sys.stdin.buffer.read(MAX_LIST_BYTES + 1), "<stdin>"
+        data, source = read_stdin(MAX_LIST_BYTES), "<stdin>"
     else:
         data, source = read_bytes(Path(name), MAX_LIST_BYTES), name
     if len(data) > MAX_LIST_BYTES:
