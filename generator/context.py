@@ -10,6 +10,7 @@ from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_p
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
+from generator.limits import check_fan_out, check_secret_data
 from generator.names import is_label_value
 from generator.objects import (
     Labels,
@@ -134,7 +135,16 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
 
     entries = auths(cluster, registry, options.aliases)
     config = dockerconfigjson(entries)
-    files = [OutputFile(MAIN_FILE, (_main_secret(cluster, registry, options, config),))]
+    main = _main_secret(cluster, registry, options, config)
+    check_secret_data(
+        f"{options.namespace}/{options.name}",
+        main.data,
+        auths_keys=len(entries),
+        from_sans=len(registry.san_dns_names) + len(registry.san_ips),
+        from_aliases=len(options.aliases),
+        password=len(registry.credentials.password.encode()) if registry.credentials else 0,
+    )
+    files = [OutputFile(MAIN_FILE, (main,))]
     files += _namespace_files(cluster, options, config)
     files += [
         OutputFile(
@@ -188,6 +198,8 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     pull_data = ((".dockerconfigjson", config),)
     pulled = set(options.pull_namespaces)
     targets = pulled | {t.namespace for t in options.patches}
+    names = sum(len(name) + 12 for name in pull_secrets)  # `- name: ...` lines
+    check_fan_out(len(config), len(targets), len(accounts), names, len(options.patches))
     objects: list[SecretObject | ServiceAccountObject] = []
     for namespace in sorted(targets):
         if namespace != options.namespace:  # the main Secret already serves its own namespace

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from generator.defaults import STDIN
 from generator.errors import GenSecretError
+from generator.limits import MAX_CLUSTERS, MAX_INPUT, size
 from generator.safeyaml import MAX_BYTES
 
 DEFAULT_SEARCH = (Path("Clusterfile"), Path("~/.sealer/Clusterfile"))
@@ -66,7 +67,7 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
         raise GenSecretError(
             "no Clusterfile given, and none at ./Clusterfile or ~/.sealer/Clusterfile"
         )
-    files: list[tuple[str, bytes]] = []
+    files = _Collected()
     scanned = False
     for argument in arguments:
         if not argument:
@@ -75,7 +76,7 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
             files.append(("<stdin>", read_stdin(MAX_BYTES)))
         elif Path(argument).is_dir():
             scanned = True
-            files += scan_folder(Path(argument))
+            scan_folder(Path(argument), files)
         else:
             files.append((argument, read_bytes(Path(argument), MAX_BYTES)))
     if scanned and not files:
@@ -83,12 +84,33 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
     return Inputs(tuple(files), scanned=scanned)
 
 
-def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
-    """Every `Clusterfile` and `*.yaml`/`*.yml` below `folder` that holds a kind: Cluster line.
+class _Collected(list[tuple[str, bytes]]):
+    """Clusterfiles read so far, refused once there are more than a run may hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def append(self, item: tuple[str, bytes]) -> None:
+        self.total += len(item[1])
+        if len(self) >= MAX_CLUSTERS:
+            raise GenSecretError(f"more than {MAX_CLUSTERS:,} Clusterfiles in one run", item[0])
+        if self.total > MAX_INPUT:
+            raise GenSecretError(
+                f"the Clusterfiles of this run pass {size(MAX_INPUT)} together", item[0]
+            )
+        super().append(item)
+
+
+def scan_folder(
+    folder: Path, found: list[tuple[str, bytes]] | None = None
+) -> list[tuple[str, bytes]]:
+    """Every `Clusterfile` and `*.yaml`/`*.yml` below `folder` that holds a kind: Cluster line,
+    added to `found`.
 
     Sorted, hidden folders (`.git`) skipped, symlinks to folders not followed.
     """
-    found: list[tuple[str, bytes]] = []
+    found = [] if found is None else found
 
     def unreadable(error: OSError) -> None:
         # A folder skipped in silence would drop its clusters, and the next run would remove

@@ -17,6 +17,7 @@ from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
 from generator.errors import GenSecretError
 from generator.interrupts import held
+from generator.limits import OutputBudget
 from generator.names import check_namespace, check_object_name
 
 if TYPE_CHECKING:  # sealing (and cryptography) load only when --seal-cert asks for them
@@ -113,7 +114,9 @@ def options_for(request: Request) -> RenderOptions:
 
 def run(data: bytes, source: str, request: Request) -> Result:
     """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
-    return _render_one(data, source, request, options_for(request), _seal_cert(request))
+    result = _render_one(data, source, request, options_for(request), _seal_cert(request))
+    OutputBudget().add(result.files, source)
+    return result
 
 
 def run_fleet(
@@ -132,8 +135,10 @@ def run_fleet(
     request = replace(request, ca_node_paths=False)
     results: dict[str, Result] = {}
     sources: dict[str, str] = {}
+    budget = OutputBudget()  # the whole fleet's output is held until it is written
     for batch in _render_batches(inputs, request, options, cert):
         for result in batch:
+            budget.add(result.files, result.source)
             if result.cluster in sources:
                 raise GenSecretError(
                     f"cluster name {result.cluster!r} is used by both "
