@@ -37,10 +37,15 @@ PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
 
 
 def say(kind: str, message: str) -> None:
-    """One line on stderr, never on stdout: `gen-secret: warning: ...`."""
+    """One line on stderr, never on stdout: `gen-secret: warning: ...`.
+
+    Escaped as a whole: a note or warning may quote a file name or a value from the file.
+    """
+    from generator.names import printable
     from generator.streams import write_stderr
 
-    write_stderr(f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}")
+    line = f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}"
+    write_stderr(printable(line))
 
 
 def _version(value: bool) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
+
+from generator.names import printable
 
 if TYPE_CHECKING:
     from generator.clusterfile import Credentials
@@ -13,8 +16,28 @@ if TYPE_CHECKING:
 
 
 def to_json(value: object) -> str:
-    """Stable JSON: sorted keys, two-space indent, UTF-8 text, one trailing newline."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Stable JSON: sorted keys, two-space indent, UTF-8 text, one trailing newline.
+
+    A character a terminal would act on (a control or bidirectional-override character) is
+    written as a \\u escape: the same string to a JSON reader, inert on a screen.
+    """
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _NOT_ASCII.sub(_json_escape, text)
+
+
+# Outside strings JSON is printable ASCII and line breaks; json.dumps escapes C0 itself.
+_NOT_ASCII = re.compile(r"[^\x20-\x7e\n]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch.isprintable() or "\udc80" <= ch <= "\udcff":
+        return ch
+    code = ord(ch)
+    if code > 0xFFFF:  # a surrogate pair, as JSON spells a character outside the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def _password(summary: Summary) -> str:
@@ -38,8 +61,8 @@ def _on(flag: bool | None) -> str:
 
 
 def inspect_rows(summary: Summary) -> list[tuple[str, str]]:
-    """(field, value) pairs, in reading order."""
-    return [
+    """(field, value) pairs, in reading order, every value escaped for a terminal."""
+    rows = [
         ("Cluster", summary.cluster),
         ("Clusterfile", summary.source),
         ("Secret", f"{summary.secret_namespace}/{summary.secret_name}"),
@@ -50,6 +73,7 @@ def inspect_rows(summary: Summary) -> list[tuple[str, str]]:
         ("auths keys", ", ".join(summary.auths)),
         ("Data keys", ", ".join(summary.data_keys)),
     ]
+    return [(field, printable(value)) for field, value in rows]
 
 
 def registry_rows(summary: Summary) -> list[tuple[str, str, str, str, str]]:
@@ -62,7 +86,7 @@ def registry_rows(summary: Summary) -> list[tuple[str, str, str, str, str]]:
             place = "in auths"
         else:
             place = "not in the Secret (no credentials)"
-        rows.append((r.role, r.url, _on(r.tls), _on(r.ha), place))
+        rows.append((r.role, printable(r.url), _on(r.tls), _on(r.ha), place))
     return rows
 
 
@@ -81,21 +105,23 @@ def print_inspect_table(summary: Summary, file: TextIO) -> None:
     """The summary as two rich tables, for a terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(file=file, highlight=False)
     table = Table(
-        title=f"Secret {summary.secret_namespace}/{summary.secret_name}", show_header=False
+        title=Text(f"Secret {summary.secret_namespace}/{summary.secret_name}"), show_header=False
     )
     table.add_column("Field", style="bold")
     table.add_column("Value", overflow="fold")
+    # Text, not markup: a value holding `[bold]` or `[link=...]` is shown as it is.
     for field, value in inspect_rows(summary):
-        table.add_row(field, value)
+        table.add_row(field, Text(value))
     console.print(table)
     registries = Table(title="Registries")
     for header in ("Role", "URL", "TLS", "HA", "In the Secret"):
         registries.add_column(header)
     for row in registry_rows(summary):
-        registries.add_row(*row)
+        registries.add_row(*(Text(cell) for cell in row))
     console.print(registries)
 
 
@@ -139,7 +165,7 @@ def match_text(results: Sequence[MatchResult], entries: Mapping[str, Credentials
         )
         for verdict in result.verdicts:
             lines.append(f"  {verdict.key}: {'; '.join(verdict.reasons)}")
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _used(key: str, result: MatchResult, entries: Mapping[str, Credentials | None]) -> str:
