@@ -152,6 +152,14 @@ def render(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     password_file: PasswordFileOption = None,
+    password_for_all: Annotated[
+        bool,
+        typer.Option(
+            "--password-for-all",
+            help="With several Clusterfiles: give every cluster the password of "
+            "--password-stdin or --password-file.",
+        ),
+    ] = False,
     ca_file: CaFileOption = None,
     seal_cert: Annotated[
         Path | None,
@@ -239,6 +247,9 @@ def render(
     found = inputs.read_clusterfiles(list(clusterfiles or ()))
     if found.is_fleet and out is None:
         raise UsageError("several Clusterfiles or a folder need --out DIR (one folder per cluster)")
+    check_fleet_password(
+        found.is_fleet, password_stdin or password_file is not None, password_for_all
+    )
     for line in found.notes:
         say("", line)
     password = read_password_option(password_stdin, password_file)
@@ -399,11 +410,24 @@ def check_stdin(stdin_users: list[str], password_file: Path | None) -> None:
         raise UsageError("--password-stdin and --password-file cannot be used together")
 
 
+def check_fleet_password(fleet: bool, given: bool, for_all: bool) -> None:
+    """One password for a whole fleet only when the user says so: clusters rarely share one."""
+    if for_all and not given:
+        raise UsageError("--password-for-all needs --password-stdin or --password-file")
+    if fleet and given and not for_all:
+        raise UsageError(
+            "with several Clusterfiles, --password-stdin and --password-file would give every "
+            "cluster the same password; add --password-for-all if that is meant"
+        )
+
+
 def read_password_option(password_stdin: bool, password_file: Path | None) -> str | None:
     """The password from --password-stdin or --password-file, if either was given."""
     from generator import inputs
 
     if password_stdin:
+        if sys.stdin.isatty():  # a person at a terminal: ask, and do not echo what is typed
+            return inputs.prompt_password()
         data = inputs.read_stdin(inputs.MAX_PASSWORD_BYTES)
         return inputs.read_password(data, "stdin")
     if password_file is not None:

@@ -140,12 +140,25 @@ def read_password(data: bytes, source: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise GenSecretError("password is not valid UTF-8", source) from None
-    text = text.removesuffix("\n").removesuffix("\r")
+    # A byte-order mark is how some editors begin a UTF-8 file, not part of the password;
+    # a Clusterfile's is dropped too.
+    text = text.removeprefix("\ufeff").removesuffix("\n").removesuffix("\r")
     if not text:
         raise GenSecretError("password is empty", source)
     if "\n" in text or "\r" in text:
         raise GenSecretError("password holds a line break", source)
     return text
+
+
+def prompt_password() -> str:
+    """The password typed at the terminal, not echoed (getpass turns echo off on /dev/tty)."""
+    import getpass
+
+    try:
+        typed = getpass.getpass("Registry password: ")
+    except EOFError:  # Ctrl-D at the prompt
+        typed = ""
+    return read_password(typed.encode("utf-8", "surrogateescape"), "the terminal")
 
 
 def read_text(name: str) -> tuple[str, str]:
@@ -157,6 +170,6 @@ def read_text(name: str) -> tuple[str, str]:
     if len(data) > MAX_LIST_BYTES:
         raise GenSecretError("file is larger than 10 MiB", source)
     try:
-        return data.decode("utf-8"), source
+        return data.decode("utf-8").removeprefix("\ufeff"), source  # a BOM, as in a Clusterfile
     except UnicodeDecodeError:
         raise GenSecretError("not valid UTF-8", source) from None

@@ -77,9 +77,7 @@ def _write_tree(out_dir: Path, files: Mapping[str, str], interrupts: Held) -> No
             if planned is not None:
                 _apply(root_fd, out_dir, *planned, dir_fds, interrupts)
         except BaseException:
-            if created:  # the folder too, when this run made it and left nothing in it
-                with contextlib.suppress(OSError):
-                    os.rmdir(out_dir)
+            _remove_empty(created)  # the folders this run made, when it left nothing in them
             raise
     finally:
         for fd in dir_fds.values():
@@ -491,25 +489,46 @@ def _split(rel: str) -> tuple[str, str]:
     return ("/".join(path.parts[:-1]), path.parts[-1])
 
 
-def _open_out_dir(out_dir: Path) -> tuple[int, bool]:
-    """A descriptor of the output folder, and whether this run made it."""
-    created = True
+def _open_out_dir(out_dir: Path) -> tuple[int, list[Path]]:
+    """A descriptor of the output folder, and the folders this run made for it, innermost first.
+
+    Every folder it makes is 0700, the missing parents too (`mkdir -p`, and Path.mkdir, give
+    them the umask's mode): they lead to files that hold passwords.
+    """
+    created: list[Path] = []
     try:
-        out_dir.mkdir(parents=True, mode=0o700)
-    except FileExistsError:
-        created = False
+        for folder in reversed([out_dir, *out_dir.parents]):
+            if not os.path.lexists(folder):
+                try:
+                    os.mkdir(folder, 0o700)
+                except FileExistsError:  # made meanwhile by someone else: not ours
+                    continue
+                created.insert(0, folder)
     except OSError as exc:
+        _remove_empty(created)
         raise GenSecretError(f"cannot create --out folder: {exc.strerror}", str(out_dir)) from None
     try:
         fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (NotADirectoryError, FileNotFoundError):  # a file, or a link to nowhere
+        _remove_empty(created)
         raise GenSecretError("--out is not a folder", str(out_dir)) from None
     except OSError as exc:
+        _remove_empty(created)
         raise GenSecretError(f"cannot open --out folder: {exc.strerror}", str(out_dir)) from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         os.close(fd)
+        _remove_empty(created)
         raise GenSecretError("--out folder is not writable", str(out_dir))
     return fd, created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders this run made, innermost first, as long as they are empty."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 def _existing_dir(
