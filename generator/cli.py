@@ -288,6 +288,9 @@ def render(
             say("", prefix + line)
         for line in result.warnings:
             say("warning", prefix + line)
+    # In a pipeline a fleet stays quiet but for warnings and errors (see the summary below).
+    for line in pipeline.fleet_notes(results) if found.is_fleet and sys.stderr.isatty() else ():
+        say("", line)
     if out is None:
         write_stdout(results[""].stream)
         return

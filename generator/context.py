@@ -10,6 +10,7 @@ from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_p
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
+from generator.keycheck import check_auths_keys
 from generator.limits import check_fan_out, check_secret_data
 from generator.names import is_label_value
 from generator.objects import (
@@ -134,6 +135,7 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         )
 
     entries = auths(cluster, registry, options.aliases)
+    check_auths_keys(entries, lambda key: _key_origin(key, cluster, options), cluster.source)
     config = dockerconfigjson(entries)
     main = _main_secret(cluster, registry, options, config)
     check_secret_data(
@@ -155,6 +157,17 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         for target in sorted(set(options.patches), key=lambda t: (t.namespace, t.kind, t.name))
     ]
     return RenderContext(registry, tuple(sorted(entries)), tuple(files), tuple(warnings))
+
+
+def _key_origin(key: str, cluster: Cluster, options: RenderOptions) -> str:
+    """Where an `auths` key came from, for a message."""
+    if key == cluster.registry.url:
+        return "the registry's domain and port"
+    if key in options.aliases:
+        return "--alias"
+    if any(key == other.url for other in cluster.registries):
+        return "another registry's domain and port"
+    return "cert.subjectAltName"
 
 
 def _main_secret(

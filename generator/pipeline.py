@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.certs import CaCertificate, discover_ca, load_ca
+from generator.certs import CaCertificate, candidate_paths, discover_ca, load_ca
 from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, Scope
@@ -63,6 +63,8 @@ class Result:
     files: dict[str, str] = field(repr=False)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # A TLS registry whose CA was not found, in a fleet: told once for all (see fleet_notes).
+    missing_ca: bool = False
 
     @property
     def stream(self) -> str:
@@ -263,6 +265,7 @@ class Prepared:
     cluster: Cluster
     options: RenderOptions
     notes: tuple[str, ...] = ()
+    missing_ca: bool = False
 
 
 def prepare(
@@ -273,13 +276,35 @@ def prepare(
     cluster = read_clusterfile(data, source)
     notes: list[str] = []
     ca: CaCertificate | None = None
+    missing = False
     if request.ca_file is not None:
         ca = load_ca(request.ca_file, f"--ca-file {request.ca_file}")
     elif not cluster.registry.insecure:
         ca = discover_ca(cluster, cluster.registry, request.ca_root, nodes=request.ca_node_paths)
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
-    return Prepared(cluster, replace(options, ca=ca), tuple(notes))
+        else:
+            missing = True
+            if request.ca_node_paths:  # one cluster; a fleet says it once, see fleet_notes
+                searched = candidate_paths(cluster, cluster.registry, request.ca_root)
+                notes.append(
+                    f"no CA certificate found for {cluster.registry.url} (looked in "
+                    f"{', '.join(map(str, searched))}): the Secret has no ca.crt; "
+                    "give one with --ca-file"
+                )
+    return Prepared(cluster, replace(options, ca=ca), tuple(notes), missing)
+
+
+def fleet_notes(results: dict[str, Result]) -> tuple[str, ...]:
+    """What a fleet run says once for all its clusters, rather than once for each."""
+    missing = [r for r in results.values() if r.missing_ca]
+    if not missing:
+        return ()
+    return (
+        f"no CA certificate found for {len(missing)} of {len(results)} clusters, where sealer "
+        "keeps it (<dataRoot>/<cluster name>/rootfs/certs/<domain>.crt): their Secrets have "
+        "no ca.crt",
+    )
 
 
 def _render_one(
@@ -302,4 +327,4 @@ def _render_one(
 
     files = render(context, with_kustomization=request.kustomization)
     name = prepared.cluster.name
-    return Result(name, source, context, files, warnings, prepared.notes)
+    return Result(name, source, context, files, warnings, prepared.notes, prepared.missing_ca)

@@ -4,6 +4,7 @@ whole fleet, a registry without a CA, keys the kubelet cannot read, new --out fo
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
 import stat
@@ -169,3 +170,67 @@ def test_a_failed_write_removes_the_parent_folders_it_made(
         write_tree(tmp_path / "a" / "b" / "out", safe_writes.SECOND)
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- a registry without a CA ------------------------------------------------------------------
+
+
+def tls_clusterfile(tmp_path: Path) -> Path:
+    """A TLS registry whose CA no machine has, where sealer or the nodes would keep it."""
+    path = tmp_path / "Clusterfile"
+    text = CLUSTERFILE.read_text()
+    path.write_text(text.replace("domain: sea.hub", "domain: registry.gen-secret.test"))
+    return path
+
+
+def test_a_tls_registry_without_a_ca_gets_a_note(cli: Cli, tmp_path: Path) -> None:
+    result = cli("render", str(tls_clusterfile(tmp_path)))
+    assert result.code == 0
+    (note,) = result.err.splitlines()
+    assert note.startswith(
+        "gen-secret: no CA certificate found for registry.gen-secret.test:5000 (looked in "
+    )
+    assert "/etc/containerd/certs.d/registry.gen-secret.test:5000/ca.crt" in note
+    assert note.endswith("): the Secret has no ca.crt; give one with --ca-file")
+    (secret,) = yaml.safe_load_all(result.out)
+    assert "ca.crt" not in secret["data"]
+
+
+def test_no_ca_note_for_an_insecure_registry_or_a_given_ca(cli: Cli, tmp_path: Path) -> None:
+    from tests.conftest import openssl_ca
+
+    assert cli("render", str(FIXTURES / "insecure-custom.yaml")).err == ""
+    openssl_ca(tmp_path / "key.pem", tmp_path / "ca.pem")
+    given = cli("render", str(tls_clusterfile(tmp_path)), "--ca-file", str(tmp_path / "ca.pem"))
+    assert (given.code, given.err) == (0, "")
+
+
+# --- keys the kubelet cannot read -------------------------------------------------------------
+
+
+def test_an_ipv6_zone_id_is_refused_as_match_calls_it_invalid(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "Clusterfile"
+    zone = '"fe80::1%eth0"'
+    path.write_text(
+        CLUSTERFILE.read_text().replace("ips: [10.0.0.11]", f"ips: [10.0.0.11, {zone}]")
+    )
+    result = cli("render", str(path))
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        "gen-secret: error: auths key '[fe80::1%eth0]:5000' from cert.subjectAltName would be "
+        "ignored by the kubelet: a registry host cannot carry an IPv6 zone id (the part from "
+        f"'%') ({path})\n"
+    )
+    # match, which follows the kubelet's keyring, finds the same key unreadable.
+    shown = cli("match", str(path), "--image", "10.9.9.9:5000/app", "--output", "json")
+    (image,) = json.loads(shown.out)["images"]
+    unreadable = [v["key"] for v in image["verdicts"] if v["normalised"] is None]
+    assert unreadable == ["[fe80::1%eth0]:5000"]
+
+
+def test_a_registry_domain_with_a_zone_id_is_refused(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "Clusterfile"
+    path.write_text(CLUSTERFILE.read_text().replace("domain: sea.hub", 'domain: "fe80::1%eth0"'))
+    result = cli("render", str(path))
+    assert result.code == 1
+    assert "from the registry's domain and port would be ignored by the kubelet" in result.err

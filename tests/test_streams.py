@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import FIXTURES, Run, gen_secret_script, run_script
 
-QUIET = FIXTURES / "ha-auth-multidoc.yaml"  # renders without a warning
+QUIET = FIXTURES / "insecure-custom.yaml"  # renders without a warning or a note
 WARNS = FIXTURES / "seed-clusterfile.yaml"  # warns: no credentials
 EBADF = "Bad file descriptor"
 ENOSPC = "No space left on device"
