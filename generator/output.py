@@ -102,8 +102,9 @@ def _plan(
         fd = _existing_dir(dir_fds, parent, out_dir, missing)
         # A folder committed to git without its hidden manifest (a fresh clone): the files
         # that say gen-secret wrote them are taken as its own.
-        ours = rel in previous or (not manifest_found and fd is not None and _marked(fd, name))
-        there = fd is not None and _check_target(fd, name, ours, out_dir / rel)
+        there = fd is not None and _check_target(
+            fd, name, rel in previous, out_dir / rel, recognise=not manifest_found
+        )
         # A file that already holds these bytes is left alone: no churn for GitOps tools and
         # make, and a re-render of a fleet touches only what changed.
         if fd is None or not there or not _unchanged(fd, name, data):
@@ -357,9 +358,12 @@ def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
         os.close(fd)
 
 
-def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> bool:
+def _check_target(
+    dir_fd: int, name: str, listed: bool, shown: Path, *, recognise: bool = False
+) -> bool:
     """Refuse, before anything is written, a file that is not ours or a folder in the way;
-    whether there is a file to replace."""
+    whether there is a file to replace. Ours: `listed` in the manifest, or, to `recognise`
+    files without one, a file that says gen-secret wrote it."""
     try:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
     except FileNotFoundError:
@@ -367,7 +371,7 @@ def _check_target(dir_fd: int, name: str, ours: bool, shown: Path) -> bool:
     if stat.S_ISDIR(mode):
         # The rename would fail half-way through the files.
         raise GenSecretError("a folder is in the way of a file to write", str(shown))
-    if not ours:
+    if not listed and not (recognise and _marked(dir_fd, name)):
         raise GenSecretError(
             "exists and was not written by gen-secret; move it or choose another --out",
             str(shown),
