@@ -47,7 +47,7 @@ def test_a_second_run_fails_naming_the_first_and_touches_nothing(
 ) -> None:
     out, proc = holder
     before = safe_writes.tree(out)
-    result = run_script("render", str(FIXTURES / "ha-auth-multidoc.yaml"), "--out", str(out))
+    result = run_script("render", str(CLUSTERFILE), "--name", "other", "--out", str(out))
     assert result.code == 1
     assert result.err == (
         f"gen-secret: error: another gen-secret run (pid {proc.pid}) is writing to this folder; "
@@ -62,7 +62,7 @@ def test_a_lock_left_by_a_killed_run_never_refuses(
     out, proc = holder
     proc.kill()  # as kill -9 would end a run: the kernel drops its lock
     proc.wait(timeout=30)
-    result = run_script("render", str(FIXTURES / "ha-auth-multidoc.yaml"), "--out", str(out))
+    result = run_script("render", str(CLUSTERFILE), "--name", "other", "--out", str(out))
     assert result.code == 0, result.err
 
 
