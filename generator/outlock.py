@@ -17,20 +17,26 @@ def lock_folder(fd: int, shown: Path) -> None:
     runs writing one folder at once gave a folder with half of each and a manifest that
     listed only one of them.
     """
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = holder(fd)
-        who = f"pid {pid}" if pid else "another process"
-        raise GenSecretError(
-            f"another gen-secret run ({who}) is writing to this folder; "
-            "wait for it to finish, or choose another --out",
-            str(shown),
-        ) from None
-    except OSError:
-        # No locks on this file system (ENOLCK on some network mounts): writing unlocked is
-        # what every run did before, and refusing would make the folder unusable.
-        pass
+    pid = None
+    for _ in range(3):  # the holder may let go between the refusal and the look at who it is
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = holder(fd)
+            if pid is not None:
+                break
+            continue
+        except OSError:
+            # No locks on this file system (ENOLCK on some network mounts): writing unlocked
+            # is what every run did before, and refusing would make the folder unusable.
+            return
+        return
+    who = f"pid {pid}" if pid else "another process"
+    raise GenSecretError(
+        f"another gen-secret run ({who}) is writing to this folder; "
+        "wait for it to finish, or choose another --out",
+        str(shown),
+    )
 
 
 def holder(fd: int, locks: Path = Path("/proc/locks")) -> int | None:
