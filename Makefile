@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Debian packages the end-to-end tests need (a real registry and a real container client, and
-# age, which must open what gen-secret encrypts for it).
-E2E_PACKAGES := docker-registry skopeo apache2-utils openssl age
+# age, which must open what gen-secret encrypts for it, and strace to kill a render at an exact
+# system call).
+E2E_PACKAGES := docker-registry skopeo apache2-utils openssl age strace
 # npm packages the GitOps tests check the Flux and Argo CD objects with: the engines' schemas as
 # published models (validators and TypeScript declarations) and the compiler that reads the
 # declarations. Exact versions: tests/test_gitops.py says how faithful each is.

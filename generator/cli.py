@@ -38,13 +38,20 @@ PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
 
 
 def say(kind: str, message: str) -> None:
-    """One line on stderr: `gen-secret: warning: ...`."""
-    print(f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}", file=sys.stderr)
+    """One line on stderr, never on stdout: `gen-secret: warning: ...`.
+
+    Escaped as a whole: a note or warning may quote a file name or a value from the file.
+    """
+    from generator.names import printable
+    from generator.streams import write_stderr
+
+    line = f"gen-secret: {kind}: {message}" if kind else f"gen-secret: {message}"
+    write_stderr(printable(line))
 
 
 def _version(value: bool) -> None:
     if value:
-        print(f"gen-secret {__version__}")
+        write_stdout(f"gen-secret {__version__}\n")
         raise typer.Exit(0)
 
 
@@ -228,6 +235,14 @@ SopsConfigOption = Annotated[
         dir_okay=False,
     ),
 ]
+PasswordForAllOption = Annotated[
+    bool,
+    typer.Option(
+        "--password-for-all",
+        help="With several Clusterfiles: give every cluster the password of "
+        "--password-stdin or --password-file.",
+    ),
+]
 ClusterStateOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -373,6 +388,7 @@ def render(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     password_file: PasswordFileOption = None,
+    password_for_all: PasswordForAllOption = False,
     ca_file: CaFileOption = None,
     seal_cert: SealCertOption = None,
     seal_scope: SealScopeOption = None,
@@ -467,6 +483,7 @@ def check_command(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     password_file: PasswordFileOption = None,
+    password_for_all: PasswordForAllOption = False,
     ca_file: CaFileOption = None,
     seal_cert: SealCertOption = None,
     seal_scope: SealScopeOption = None,
@@ -560,6 +577,7 @@ class RenderArgs:
     username: str | None
     password_stdin: bool
     password_file: Path | None
+    password_for_all: bool
     ca_file: Path | None
     seal_cert: Path | None
     seal_scope: Scope | None
@@ -663,6 +681,9 @@ def render_all(
         raise UsageError("--cluster-state describes one cluster: give one Clusterfile")
     if gitops_spec is not None and not found.is_fleet:
         raise UsageError("--gitops wires a fleet: give several Clusterfiles or a folder")
+    check_fleet_password(
+        found.is_fleet, args.password_stdin or args.password_file is not None, args.password_for_all
+    )
     for line in found.notes:
         say("", line)
     password = read_password_option(args.password_stdin, args.password_file)
@@ -735,6 +756,9 @@ def render_all(
             say("", prefix + line)
         for line in result.warnings:
             say("warning", prefix + line)
+    # In a pipeline a fleet stays quiet but for warnings and errors (see the summary below).
+    for line in pipeline.fleet_notes(results) if sys.stderr.isatty() else ():
+        say("note", line)
     terminal_notes(
         [r.context.terminal_notes for r in results.values() if isinstance(r, pipeline.Result)]
     )
@@ -892,6 +916,17 @@ def check_stdin(stdin_users: list[str], password_file: Path | None) -> None:
         raise UsageError("--password-stdin and --password-file cannot be used together")
 
 
+def check_fleet_password(fleet: bool, given: bool, for_all: bool) -> None:
+    """One password for a whole fleet only when the user says so: clusters rarely share one."""
+    if for_all and not given:
+        raise UsageError("--password-for-all needs --password-stdin or --password-file")
+    if fleet and given and not for_all:
+        raise UsageError(
+            "with several Clusterfiles, --password-stdin and --password-file would give every "
+            "cluster the same password; add --password-for-all if that is meant"
+        )
+
+
 def read_password_option(
     password_stdin: bool, password_file: Path | None, what: str = "password"
 ) -> str | None:
@@ -899,7 +934,9 @@ def read_password_option(
     from generator import inputs
 
     if password_stdin:
-        data = sys.stdin.buffer.read(inputs.MAX_PASSWORD_BYTES + 1)
+        if sys.stdin.isatty():  # a person at a terminal: ask, and do not echo what is typed
+            return inputs.prompt_password()
+        data = inputs.read_stdin(inputs.MAX_PASSWORD_BYTES)
         return inputs.read_password(data, "stdin", what)
     if password_file is not None:
         data = inputs.read_bytes(password_file, inputs.MAX_PASSWORD_BYTES)
@@ -983,14 +1020,14 @@ def terminal_notes(per_cluster: list[tuple[str, ...]]) -> None:
 def write_stdout(text: str | Iterable[str]) -> None:
     """Print the output, whole or piece by piece; a full disk or a closed stdout is the
     user's to know, in one line."""
+    from generator.streams import stdout_error
+
     try:
         for piece in (text,) if isinstance(text, str) else text:
             sys.stdout.write(piece)
         sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # `| head`: the reader left on purpose; typer exits quietly
-    except OSError as exc:
-        raise GenSecretError(f"cannot write to stdout: {exc.strerror}") from None
+    except OSError as exc:  # the console script's stdout raises streams.StdoutError itself
+        raise stdout_error(exc) from None
 
 
 @contextlib.contextmanager
@@ -1049,10 +1086,14 @@ def _command_name(command: typer.models.CommandInfo) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
+    from generator.streams import ReaderLeft
+
     try:
         utf8_stdio()
         command = typer.main.get_command(_app_for(args))
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
+    except ReaderLeft:
+        return 1  # `| head`: the reader left on purpose; nothing to say about it
     except GenSecretError as exc:
         say("error", str(exc))
         return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
@@ -1108,16 +1149,21 @@ def run() -> NoReturn:
     finally:
         if not ignored:
             signal.signal(signal.SIGINT, leave)
+    from generator.streams import ReaderLeft, stderr_lost, stdout_error
+
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass  # the reader left (`| head`), as in main()
-    except (OSError, ValueError) as exc:  # a full disk, or a stdout closed under us
+    except ReaderLeft:
+        code = code or 1  # the reader left (`| head`), as in main()
+    except (GenSecretError, OSError, ValueError) as exc:  # a full disk, a closed stdout
         if code == 0:  # else main() has reported it, or something before it
-            say("error", f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}")
+            error = stdout_error(exc) if isinstance(exc, OSError) else exc
+            say("error", str(error))
             code = 1
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
+    if stderr_lost() and code == 0:
+        code = 1
     os._exit(code)
 
 

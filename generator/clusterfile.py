@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 
 from generator import sealer_types as types
 from generator.errors import GenSecretError, Location, UsageError
-from generator.godecode import decode_document, describe, is_go_ip
+from generator.godecode import decode_document, describe, ip_problem, is_go_ip
 from generator.safeyaml import Document, Path, decode, dotted, load_stream
 
 # Which sealer wrote a Cluster, by its apiVersion (see `Era`). sealer itself never refuses a
@@ -555,6 +555,9 @@ def check_domain(domain: str, where: Location | str) -> str:
         raise GenSecretError("domain must not contain a path or '/'", where)
     if any(ch.isspace() for ch in domain):
         raise GenSecretError("domain must not contain spaces", where)
+    if "%" in domain:
+        # The kubelet ignores an auths key whose host carries an IPv6 zone id.
+        raise GenSecretError("domain must not carry an IPv6 zone id (the part from '%')", where)
     if ":" in domain and not _is_ip(domain):
         raise GenSecretError("domain must not contain a port: set port separately", where)
     if not (_is_ip(domain) or (len(domain) <= 253 and _HOSTNAME.fullmatch(domain))):
@@ -611,7 +614,7 @@ def _local(reader: _Reader, path: Path, *, legacy_text: bool = False) -> Registr
         check_domain(name.removeprefix("*."), reader.where((*cert_path, "dnsNames", i)))
     for i, ip in enumerate(ips):
         if not _is_ip(ip):
-            raise GenSecretError("not an IP address", reader.where((*cert_path, "ips", i)))
+            raise GenSecretError(ip_problem(ip), reader.where((*cert_path, "ips", i)))
     return RegistryEndpoint(
         "local",
         domain,

@@ -11,6 +11,8 @@ from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_p
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError, InternalError
+from generator.keycheck import check_auths_keys
+from generator.limits import check_fan_out, check_secret_data
 from generator.names import is_label_value
 from generator.namespaced import PerNamespace
 from generator.objects import (
@@ -195,8 +197,18 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
     if rotating and previous_credentials(registry, options) == registry.credentials:
         warnings.append("the previous login is the current one: nothing is rotated")
     entries = composed.entries
+    check_auths_keys(entries, lambda key: _key_origin(key, cluster, options), cluster.source)
     config = dockerconfigjson(entries)
-    files = [OutputFile(MAIN_FILE, (_main_secret(cluster, registry, options, config),))]
+    main = _main_secret(cluster, registry, options, config)
+    check_secret_data(
+        f"{options.namespace}/{options.name}",
+        main.data,
+        auths_keys=len(entries),
+        from_sans=len(registry.san_dns_names) + len(registry.san_ips),
+        from_aliases=len(options.aliases),
+        password=len(registry.credentials.password.encode()) if registry.credentials else 0,
+    )
+    files = [OutputFile(MAIN_FILE, (main,))]
     files += _namespace_files(cluster, options, config)
     files += [
         OutputFile(
@@ -214,6 +226,17 @@ def build_context(cluster: Cluster, options: RenderOptions) -> RenderContext:
         composed.notes,
         tuple(terminal),
     )
+
+
+def _key_origin(key: str, cluster: Cluster, options: RenderOptions) -> str:
+    """Where an `auths` key came from, for a message."""
+    if key == cluster.registry.url:
+        return "the registry's domain and port"
+    if key in options.aliases:
+        return "--alias"
+    if any(key == other.url for other in cluster.registries):
+        return "another registry's domain and port"
+    return "cert.subjectAltName"
 
 
 def _main_secret(
@@ -258,6 +281,8 @@ def _namespace_files(cluster: Cluster, options: RenderOptions, config: bytes) ->
     pull_data = ((".dockerconfigjson", config),)
     pulled = set(options.pull_namespaces)
     targets = pulled | {t.namespace for t in options.patches}
+    names = sum(len(name) + 12 for name in ours)  # `- name: ...` lines
+    check_fan_out(len(config), len(targets), len(accounts), names, len(options.patches))
     if existing:
         # A cluster-state dump: each ServiceAccount keeps what it lists today, so the objects
         # differ by more than their namespace and are written one by one.

@@ -170,7 +170,7 @@ class _Decoder:
             if not isinstance(value, str):
                 raise self.wrong(value, "an IP address", original)
             if value and not is_go_ip(value):
-                raise GenSecretError("not an IP address", self.document.where(original))
+                raise GenSecretError(ip_problem(value), self.document.where(original))
             return value
         if isinstance(go_type, Timestamp):
             if not isinstance(value, str) or not _RFC3339.fullmatch(value):
@@ -253,6 +253,13 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
+
+
+def ip_problem(text: str) -> str:
+    if "%" in text:
+        # Go's net.ParseIP refuses it, and the kubelet would ignore an auths key holding one.
+        return "not an IP address: an IPv6 zone id (the part from '%') is not allowed"
+    return "not an IP address"
 
 
 def is_go_ip(text: str) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from generator.defaults import STDIN
 from generator.errors import GenSecretError
+from generator.limits import MAX_CLUSTERS, MAX_INPUT, size
 from generator.safeyaml import MAX_BYTES
 
 if TYPE_CHECKING:  # SOPS and its cryptography load only when SOPS is asked for
@@ -51,6 +52,15 @@ def read_bytes(path: Path | str, limit: int, label: str | None = None) -> bytes:
         raise GenSecretError(f"cannot read file: {exc.strerror}", label or str(path)) from None
 
 
+def read_stdin(limit: int) -> bytes:
+    """stdin's bytes, never more than `limit` + 1; a closed stdin is a one-line error."""
+    try:
+        return sys.stdin.buffer.read(limit + 1)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "it is closed"
+        raise GenSecretError(f"cannot read stdin: {reason}") from None
+
+
 def read_clusterfiles(arguments: list[str]) -> Inputs:
     """Files as given, '-' for stdin, folders scanned for Clusterfiles; none: sealer's places."""
     if not arguments:
@@ -61,16 +71,16 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
         raise GenSecretError(
             "no Clusterfile given, and none at ./Clusterfile or ~/.sealer/Clusterfile"
         )
-    files: list[tuple[str, bytes]] = []
+    files = _Collected()
     scanned = False
     for argument in arguments:
         if not argument:
             raise GenSecretError("an empty Clusterfile path")  # Path("") would mean "."
         if argument == STDIN:
-            files.append(("<stdin>", sys.stdin.buffer.read(MAX_BYTES + 1)))
+            files.append(("<stdin>", read_stdin(MAX_BYTES)))
         elif Path(argument).is_dir():
             scanned = True
-            files += scan_folder(Path(argument))
+            scan_folder(Path(argument), files)
         else:
             files.append((argument, read_bytes(Path(argument), MAX_BYTES)))
     if scanned and not files:
@@ -78,12 +88,33 @@ def read_clusterfiles(arguments: list[str]) -> Inputs:
     return Inputs(tuple(files), scanned=scanned)
 
 
-def scan_folder(folder: Path) -> list[tuple[str, bytes]]:
-    """Every `Clusterfile` and `*.yaml`/`*.yml` below `folder` that holds a kind: Cluster line.
+class _Collected(list[tuple[str, bytes]]):
+    """Clusterfiles read so far, refused once there are more than a run may hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def append(self, item: tuple[str, bytes]) -> None:
+        self.total += len(item[1])
+        if len(self) >= MAX_CLUSTERS:
+            raise GenSecretError(f"more than {MAX_CLUSTERS:,} Clusterfiles in one run", item[0])
+        if self.total > MAX_INPUT:
+            raise GenSecretError(
+                f"the Clusterfiles of this run pass {size(MAX_INPUT)} together", item[0]
+            )
+        super().append(item)
+
+
+def scan_folder(
+    folder: Path, found: list[tuple[str, bytes]] | None = None
+) -> list[tuple[str, bytes]]:
+    """Every `Clusterfile` and `*.yaml`/`*.yml` below `folder` that holds a kind: Cluster line,
+    added to `found`.
 
     Sorted, hidden folders (`.git`) skipped, symlinks to folders not followed.
     """
-    found: list[tuple[str, bytes]] = []
+    found = [] if found is None else found
 
     def unreadable(error: OSError) -> None:
         # A folder skipped in silence would drop its clusters, and the next run would remove
@@ -116,7 +147,9 @@ def read_password(data: bytes, source: str, what: str = "password") -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise GenSecretError(f"{what} is not valid UTF-8", source) from None
-    text = text.removesuffix("\n").removesuffix("\r")
+    # A byte-order mark is how some editors begin a UTF-8 file, not part of the password;
+    # a Clusterfile's is dropped too.
+    text = text.removeprefix("\ufeff").removesuffix("\n").removesuffix("\r")
     if not text:
         raise GenSecretError(f"{what} is empty", source)
     if "\n" in text or "\r" in text:
@@ -135,16 +168,27 @@ def read_small(name: str, limit: int) -> tuple[str, bytes]:
     return source, data
 
 
+def prompt_password() -> str:
+    """The password typed at the terminal, not echoed (getpass turns echo off on /dev/tty)."""
+    import getpass
+
+    try:
+        typed = getpass.getpass("Registry password: ")
+    except EOFError:  # Ctrl-D at the prompt
+        typed = ""
+    return read_password(typed.encode("utf-8", "surrogateescape"), "the terminal")
+
+
 def read_text(name: str) -> tuple[str, str]:
     """A small text input (a namespace list) and its display name; '-' is stdin."""
     if name == STDIN:
-        data, source = sys.stdin.buffer.read(MAX_LIST_BYTES + 1), "<stdin>"
+        data, source = read_stdin(MAX_LIST_BYTES), "<stdin>"
     else:
         data, source = read_bytes(Path(name), MAX_LIST_BYTES), name
     if len(data) > MAX_LIST_BYTES:
         raise GenSecretError("file is larger than 10 MiB", source)
     try:
-        return data.decode("utf-8"), source
+        return data.decode("utf-8").removeprefix("\ufeff"), source  # a BOM, as in a Clusterfile
     except UnicodeDecodeError:
         raise GenSecretError("not valid UTF-8", source) from None
 

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM held back while files are half-written or worker processes run."""
+"""Ctrl-C, SIGTERM and SIGHUP held back while files are half-written or worker processes run."""
 
 import contextlib
 import signal
@@ -6,8 +6,13 @@ import threading
 from collections.abc import Iterator
 
 # Held only while their handling is Python's default: a SIGINT ignored by a background job,
-# or a handler a caller installed, is left as it is.
-_DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+# a SIGHUP ignored under nohup, or a handler a caller installed, is left as it is. SIGHUP is a
+# closed terminal or a dropped SSH session: as final as SIGTERM, and as untimely.
+_DEFAULTS = {
+    signal.SIGINT: signal.default_int_handler,
+    signal.SIGTERM: signal.SIG_DFL,
+    signal.SIGHUP: signal.SIG_DFL,
+}
 
 
 class Held:
@@ -18,17 +23,19 @@ class Held:
 
     def check(self) -> None:
         """Stop here if a signal came, as it would have stopped the run: Ctrl-C raises
-        KeyboardInterrupt (exit 130), SIGTERM exits 143 once the caller has cleaned up."""
+        KeyboardInterrupt (exit 130), SIGTERM and SIGHUP exit 143 and 129 once the caller has
+        cleaned up."""
         pending, self.pending = self.pending, None
         if pending == signal.SIGINT:
             raise KeyboardInterrupt
-        if pending == signal.SIGTERM:
-            raise SystemExit(128 + signal.SIGTERM)
+        if pending is not None:
+            raise SystemExit(128 + pending)
 
 
 @contextlib.contextmanager
 def held() -> Iterator[Held]:
-    """Within this block SIGINT and SIGTERM only mark themselves; `check()` or the end acts.
+    """Within this block SIGINT, SIGTERM and SIGHUP only mark themselves; `check()` or the end
+    acts.
 
     Python raises KeyboardInterrupt wherever the main thread happens to be, between any two
     bytecodes: in the middle of a rollback, between creating a file and recording it, or while

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,28 @@ JSON_SUFFIX = ".json"
 
 
 def to_json(value: object) -> str:
-    """Stable JSON: sorted keys, two-space indent, UTF-8 text, one trailing newline."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Stable JSON: sorted keys, two-space indent, UTF-8 text, one trailing newline.
+
+    A character a terminal would act on (a control or bidirectional-override character) is
+    written as a \\u escape: the same string to a JSON reader, inert on a screen.
+    """
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _NOT_ASCII.sub(_json_escape, text)
+
+
+# Outside strings JSON is printable ASCII and line breaks; json.dumps escapes C0 itself.
+_NOT_ASCII = re.compile(r"[^\x20-\x7e\n]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch.isprintable() or "\udc80" <= ch <= "\udcff":
+        return ch
+    code = ord(ch)
+    if code > 0xFFFF:  # a surrogate pair, as JSON spells a character outside the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def object_list(objects: Iterable[KubeObject]) -> str:

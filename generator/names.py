@@ -31,18 +31,26 @@ def is_file_name(name: str) -> bool:
 
 
 def shown(value: str, limit: int = 64) -> str:
-    """A user's value quoted for a message: on one line and cut at `limit` characters.
+    """A user's value quoted for a message: on one line and cut at `limit` characters."""
+    return f"'{printable(value[:limit])}'" + ("…" if len(value) > limit else "")
 
-    Control characters are escaped; the bytes of an argument that was not valid in the locale
-    (U+DC80-U+DCFF, Python's surrogateescape) stay as they were, never `\\udcXX` text.
+
+def printable(text: str) -> str:
+    """`text` safe to show on a terminal: on one line, nothing it can make the terminal do.
+
+    Control characters (ESC, BEL, line breaks) and format characters (the bidirectional
+    overrides that reorder what a line seems to say) are escaped as `\\x1b`, `\\u202e`; the
+    bytes of an argument that was not valid in the locale (U+DC80-U+DCFF, Python's
+    surrogateescape) stay as they were, never `\\udcXX` text.
     """
-    body = "".join(
+    if text.isprintable():
+        return text
+    return "".join(
         ch
         if ch.isprintable() or "\udc80" <= ch <= "\udcff"
         else ch.encode("unicode_escape").decode()
-        for ch in value[:limit]
+        for ch in text
     )
-    return f"'{body}'" + ("…" if len(value) > limit else "")
 
 
 def check_object_name(name: str, where: Location | str) -> str:

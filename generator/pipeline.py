@@ -6,7 +6,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, RenderFormat, Scope
 from generator.errors import GenSecretError, UsageError
 from generator.interrupts import held
+from generator.limits import OutputBudget
 from generator.names import check_namespace, check_object_name, is_file_name
 
 if TYPE_CHECKING:  # sealing, SOPS and their cryptography load only when asked for
@@ -96,6 +97,8 @@ class Result:
     reencrypted: tuple[Reencrypted, ...] = ()
     # Where the CA was looked for and what was found (see unchanged.py).
     ca_seen: CaSeen = ()
+    # A TLS registry whose CA was not found, in a fleet: told once for all (see fleet_notes).
+    missing_ca: bool = False
 
     @property
     def stream(self) -> str:
@@ -201,7 +204,9 @@ def as_usage() -> Iterator[None]:
 
 def run(data: bytes, source: str, request: Request) -> Result:
     """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
-    return _render_one(data, source, request, options_for(request), _seal_cert(request))
+    result = _render_one(data, source, request, options_for(request), _seal_cert(request))
+    OutputBudget().add(result.files, source)
+    return result
 
 
 def run_fleet(
@@ -232,9 +237,12 @@ def run_fleet(
     to_render = [item for index, item in enumerate(inputs) if index not in skipped]
     results: dict[str, Result | Skipped] = {}
     sources: dict[str, str] = {}
+    budget = OutputBudget()  # the whole fleet's output is held until it is written
     with contextlib.closing(_rendered(to_render, request, options, cert, on_each)) as rendered:
         for index in range(len(inputs)):  # in input order, skipped or not
             result = skipped[index] if index in skipped else next(rendered)
+            if isinstance(result, Result):
+                budget.add(result.files, result.source)
             if result.cluster in sources:
                 raise GenSecretError(
                     f"cluster name {result.cluster!r} is used by both "
@@ -343,7 +351,9 @@ def _render_span(span: tuple[int, int]) -> list[Result]:
 def _worker_setup() -> None:
     # The parent alone stops the run and reports it, so no worker prints a traceback; and a
     # worker dies with its parent, should that be killed outright (SIGKILL).
+    # A closed terminal sends SIGHUP to the whole group, as Ctrl-C sends SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked while the parent held it
     import ctypes
 
@@ -381,6 +391,7 @@ class Prepared:
     options: RenderOptions
     notes: tuple[str, ...] = ()
     ca_seen: CaSeen = ()
+    missing_ca: bool = False
 
 
 def prepare(
@@ -392,6 +403,7 @@ def prepare(
     notes: list[str] = list(cluster.notes)
     ca: CaCertificate | None = None
     seen: CaSeen = ()
+    missing = False
     if request.ca_file is not None:
         ca = load_ca(request.ca_file, f"--ca-file {request.ca_file}")
     elif not cluster.registry.insecure:
@@ -401,7 +413,28 @@ def prepare(
         ca, seen = first_ca(paths)
         if ca is not None:
             notes.append(f"using CA certificate {ca.source}")
-    return Prepared(cluster, replace(options, ca=ca), tuple(notes), seen)
+        else:
+            # Said once, and only to a person at a terminal (see missing_ca_notes): sealer's
+            # CA is seldom on the machine that renders, so a pipeline would hear it always.
+            missing = True
+    return Prepared(cluster, replace(options, ca=ca), tuple(notes), seen, missing)
+
+
+def fleet_notes(results: Mapping[str, Result | Skipped]) -> tuple[str, ...]:
+    """What a run says once for all its clusters, rather than once for each: for a terminal."""
+    missing = [r for r in results.values() if isinstance(r, Result) and r.missing_ca]
+    if not missing:
+        return ()
+    if len(results) == 1:
+        return (
+            f"no CA certificate found for {missing[0].context.registry.url} where sealer keeps "
+            "it: the Secret has no ca.crt; give one with --ca-file",
+        )
+    return (
+        f"no CA certificate found for {len(missing)} of {len(results)} clusters, where sealer "
+        "keeps it (<dataRoot>/<cluster name>/rootfs/certs/<domain>.crt): their Secrets have "
+        "no ca.crt",
+    )
 
 
 def _render_one(
@@ -449,6 +482,7 @@ def _render_one(
         request.output_format,
         reencrypted,
         prepared.ca_seen,
+        prepared.missing_ca,
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TextIO
 
 # One JSON style for every command: render's, inspect's and match's.
 from generator.jsonout import to_json as to_json
+from generator.names import printable
 
 if TYPE_CHECKING:
     from generator.authsources import AuthEntries
@@ -35,8 +36,8 @@ def _on(flag: bool | None) -> str:
 
 
 def inspect_rows(summary: Summary) -> list[tuple[str, str]]:
-    """(field, value) pairs, in reading order."""
-    return [
+    """(field, value) pairs, in reading order, every value escaped for a terminal."""
+    rows = [
         ("Cluster", summary.cluster or "(no metadata.name)"),
         ("Clusterfile", summary.source),
         ("Read as", summary.read_as),
@@ -48,6 +49,7 @@ def inspect_rows(summary: Summary) -> list[tuple[str, str]]:
         ("auths keys", ", ".join(_with_source(key, summary) for key in summary.auths)),
         ("Data keys", ", ".join(summary.data_keys)),
     ]
+    return [(field, printable(value)) for field, value in rows]
 
 
 def _with_source(key: str, summary: Summary) -> str:
@@ -65,7 +67,7 @@ def registry_rows(summary: Summary) -> list[tuple[str, str, str, str, str]]:
             place = "in auths"
         else:
             place = "not in the Secret (no credentials)"
-        rows.append((r.role, r.url, _on(r.tls), _on(r.ha), place))
+        rows.append((r.role, printable(r.url), _on(r.tls), _on(r.ha), place))
     return rows
 
 
@@ -84,21 +86,23 @@ def print_inspect_table(summary: Summary, file: TextIO) -> None:
     """The summary as two rich tables, for a terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(file=file, highlight=False)
     table = Table(
-        title=f"Secret {summary.secret_namespace}/{summary.secret_name}", show_header=False
+        title=Text(f"Secret {summary.secret_namespace}/{summary.secret_name}"), show_header=False
     )
     table.add_column("Field", style="bold")
     table.add_column("Value", overflow="fold")
+    # Text, not markup: a value holding `[bold]` or `[link=...]` is shown as it is.
     for field, value in inspect_rows(summary):
-        table.add_row(field, value)
+        table.add_row(field, Text(value))
     console.print(table)
     registries = Table(title="Registries")
     for header in ("Role", "URL", "TLS", "HA", "In the Secret"):
         registries.add_column(header)
     for row in registry_rows(summary):
-        registries.add_row(*row)
+        registries.add_row(*(Text(cell) for cell in row))
     console.print(registries)
 
 
@@ -185,7 +189,7 @@ def match_text(results: Sequence[MatchResult], entries: AuthEntries) -> str:
         )
         for verdict in result.verdicts:
             lines.append(f"  {verdict.key}: {'; '.join(verdict.reasons)}")
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _source(source: str) -> str:

@@ -10,6 +10,11 @@ def run() -> None:
     Nothing is written before the CLI starts, so there is nothing to undo, and otherwise
     Python would print a traceback from whichever library it was importing at that moment.
     """
+    from generator.nocore import forbid_core_dumps
+    from generator.streams import setup
+
+    setup()  # first: a closed stdin, stdout or stderr must not be taken by a file opened later
+    forbid_core_dumps()  # before any secret is read
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring
         signal.signal(signal.SIGINT, leave)
     from generator.cli import run as run_cli

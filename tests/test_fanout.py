@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -330,3 +332,69 @@ spec:
     ]
     (secret,) = yaml.safe_load_all(result.stream)
     assert decode_data(secret)["url"] == b"[fd00::10]:5000"
+
+
+SHOP = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      imagePullSecrets: [{name: existing}]
+      containers: [{name: web, image: "sea.hub:5000/shop/web:1"}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: shop}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: job, image: "sea.hub:5000/shop/report:1"}]
+"""
+
+
+def readme_block(starts: str, holding: str = "") -> str:
+    """The README's one code block that starts with `starts` and holds `holding`."""
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```\w*\n({re.escape(starts)}.*?)```", readme, re.DOTALL)
+    found = [block for block in blocks if holding in block]
+    assert len(found) == 1, f"want one README block starting {starts!r} holding {holding!r}"
+    return str(found[0])
+
+
+def test_the_readme_overlay_works_with_plain_kubectl_kustomize(cli: Cli, tmp_path: Path) -> None:
+    # The README's command and overlay, as written there, on workloads of the test's own.
+    command = readme_block("gen-secret render Clusterfile --patch", "clusters/prod/registry/")
+    args = shlex.split(command.replace("\\\n", " "))[2:]  # after `gen-secret render`
+    assert args[0] == "Clusterfile"
+    (tmp_path / "apps" / "shop").mkdir(parents=True)
+    (tmp_path / "apps" / "shop" / "workloads.yaml").write_text(SHOP)
+    (tmp_path / "apps" / "shop" / "kustomization.yaml").write_text("resources: [workloads.yaml]\n")
+    args = [
+        str(CLUSTERFILE),
+        *(str(tmp_path / a) if a.startswith("clusters/") else a for a in args[1:]),  # --out
+    ]
+    assert cli("render", *args).code == 0
+    overlay = readme_block("# clusters/prod/kustomization.yaml")
+    (tmp_path / "clusters" / "prod" / "kustomization.yaml").write_text(overlay)
+    documents = list(yaml.safe_load_all(kubectl("kustomize", str(tmp_path / "clusters" / "prod"))))
+    kinds = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in documents}
+    assert ("Secret", "kube-system", "sealer-registry") in kinds
+    assert ("Secret", "shop", "sealer-registry") in kinds  # the patched namespace's pull copy
+    by_kind = {d["kind"]: d for d in documents if d["kind"] in ("Deployment", "CronJob")}
+    deployment = by_kind["Deployment"]["spec"]["template"]["spec"]
+    cronjob = by_kind["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert sorted(e["name"] for e in deployment["imagePullSecrets"]) == [
+        "existing",
+        "sealer-registry",
+    ]
+    assert [e["name"] for e in cronjob["imagePullSecrets"]] == ["sealer-registry"]

@@ -226,10 +226,16 @@ def test_duplicates_far_apart_in_a_large_fleet_name_both_files(cli: Cli, tmp_pat
     assert f"'c002' is used by both {files[2]} and {files[68]}" in result.err
 
 
-def signal_runs(tmp_path: Path, send: Callable[[subprocess.Popen[bytes]], None]) -> None:
+def signal_runs(
+    tmp_path: Path,
+    send: Callable[[subprocess.Popen[bytes]], None],
+    held: tuple[int, ...] = (130, 143),
+    unheld: int = -signal.SIGTERM,
+) -> None:
     """Signal a 300-cluster fleet render at moments from 10% to 90% of an uninterrupted run,
     and check what every interrupted run must leave: nothing, or the whole render; never a
-    temporary file, a traceback, or a process still running."""
+    temporary file, a traceback, or a process still running. `held` are the exit codes of a
+    run that held the signal, `unheld` that of one it killed while starting."""
     big_fleet(tmp_path / "fleet", 300)
     command = [gen_secret_script(), "render", str(tmp_path / "fleet"), "--out"]
     started = time.monotonic()
@@ -255,11 +261,12 @@ def signal_runs(tmp_path: Path, send: Callable[[subprocess.Popen[bytes]], None])
         if proc.returncode == 0:  # done before the signal: a whole, clean run
             assert err == b""
         else:
-            # -15: SIGTERM before gen-secret held it (while starting), so nothing was written.
-            assert proc.returncode in (130, 143, -15), (moment, err.decode(errors="replace"))
-            assert proc.returncode != -15 or left == [], moment
+            # Unheld: the signal came before gen-secret held it (while starting), so nothing
+            # was written.
+            assert proc.returncode in (*held, unheld), (moment, err.decode(errors="replace"))
+            assert proc.returncode != unheld or left == [], moment
             assert err in (b"", b"gen-secret: error: interrupted\n"), moment
-            if err == b"":  # stopped before the CLI ran (while importing), or by SIGTERM
+            if err == b"":  # stopped before the CLI ran (while importing), or by SIGTERM/HUP
                 assert left == [] or tree(out) == tree(tmp_path / "whole"), moment
         # All or nothing: the folder as it was (absent), or, when the signal came after the
         # files were in place, the whole render.
@@ -281,6 +288,14 @@ def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Pat
 def test_sigterm_to_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Path) -> None:
     # What a CI runner or kubelet sends to cancel: to the main process only.
     signal_runs(tmp_path, lambda proc: proc.send_signal(signal.SIGTERM))
+
+
+def test_a_closed_terminal_during_a_large_fleet_leaves_no_file_and_no_process(
+    tmp_path: Path,
+) -> None:
+    # A terminal that closes, or an SSH session that drops, sends SIGHUP to the whole
+    # foreground group: the workers too, which leave stopping to the main process.
+    signal_runs(tmp_path, lambda proc: os.killpg(proc.pid, signal.SIGHUP), (129,), -signal.SIGHUP)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -314,7 +329,9 @@ def test_a_terminal_sees_a_progress_bar_and_a_one_line_summary(tmp_path: Path) -
     text = shown.decode(errors="replace")
     assert "rendering" in text  # the bar, drawn and then cleared (transient)
     after_bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text.rsplit("\x1b[?25h", 1)[-1])
+    # No cluster's CA is on this machine: a terminal hears it once, then the summary.
     assert re.fullmatch(
+        rf"gen-secret: no CA certificate found for {BIG} of {BIG} clusters, [^\n]*no ca\.crt\r?\n"
         rf"gen-secret: wrote {BIG} clusters, {2 * BIG} files to {re.escape(str(out))} in \d+\.\ds",
         after_bar.strip(),
     )

@@ -282,7 +282,15 @@ COMMANDS: dict[str, Command] = {
         ("check", "{clusterfile}", "--seal-cert", "{seal_cert}", "--out", "{sealed}")
     ),
     "check, a fleet with a new password": Command(
-        ("check", "{fleet}", "--password-file", "{password_file}", "--out", "{rendered_fleet}"),
+        (
+            "check",
+            "{fleet}",
+            "--password-for-all",
+            "--password-file",
+            "{password_file}",
+            "--out",
+            "{rendered_fleet}",
+        ),
         code=1,
     ),
     "check, a bad Clusterfile": Command(

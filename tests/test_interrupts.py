@@ -59,3 +59,29 @@ def test_an_ignored_sigint_stays_ignored() -> None:
         assert interrupts.pending is None
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def hung_up() -> None:
+    with held() as interrupts:
+        os.kill(os.getpid(), signal.SIGHUP)
+        interrupts.check()
+
+
+def test_sighup_is_held_like_sigterm_and_exits_129() -> None:
+    # A closed terminal or a dropped SSH session must not stop a write half-way either.
+    with pytest.raises(SystemExit) as caught:
+        hung_up()
+    assert caught.value.code == 129
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+
+
+def test_an_ignored_sighup_stays_ignored() -> None:
+    # Under nohup SIGHUP is ignored from the start; holding it must not make it count again.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with held() as interrupts:
+            os.kill(os.getpid(), signal.SIGHUP)
+            interrupts.check()
+        assert interrupts.pending is None
+    finally:
+        signal.signal(signal.SIGHUP, previous)

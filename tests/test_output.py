@@ -15,7 +15,7 @@ import yaml
 
 from generator.errors import GenSecretError
 from generator.output import write_tree
-from tests.conftest import FIXTURES, ROOT, Run, require_tool, run_script
+from tests.conftest import FIXTURES, ROOT, Run, decode_data, require_tool, run_script
 
 Cli = Callable[..., Run]
 CLUSTERFILE = FIXTURES / "ha-auth-multidoc.yaml"
@@ -53,7 +53,8 @@ def umask_zero() -> Iterator[None]:
 
 def test_out_writes_objects_and_a_kustomization_listing_them(cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "rendered"
-    result = cli("render", str(CLUSTERFILE), "--out", str(out))
+    # A registry without TLS: no CA to look for, so nothing to note either.
+    result = cli("render", str(FIXTURES / "insecure-custom.yaml"), "--out", str(out))
     assert result.code == 0
     assert result.out == "", "--out writes files, not stdout"
     assert visible_files(out) == {"secret.yaml", "kustomization.yaml"}
@@ -112,7 +113,7 @@ def test_console_script_out(tmp_path: Path) -> None:
 def test_out_that_is_a_file_is_one_line_error(cli: Cli, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("mine\n")
-    result = cli("render", str(CLUSTERFILE), "--out", str(blocker))
+    result = cli("render", str(FIXTURES / "insecure-custom.yaml"), "--out", str(blocker))
     assert result.code in (1, 2)
     assert len(result.err.splitlines()) == 1
     assert blocker.read_text() == "mine\n"
@@ -251,3 +252,50 @@ def test_a_file_gen_secret_did_not_write_is_never_overwritten(cli: Cli, tmp_path
     assert "not written by gen-secret" in result.err
     assert mine.read_text() == "# the user's own\n"
     assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml"], "nothing else written"
+
+
+def test_a_fresh_clone_of_a_committed_folder_renders_again(tmp_path: Path) -> None:
+    # Only the YAML files were committed, not the hidden manifest: the next render, in a fresh
+    # clone, knows its own files by their labels and headers, and writes over them.
+    git_bin = require_tool("git", "apt-get install git")
+
+    def git_in(folder: Path, *args: str) -> None:
+        subprocess.run(
+            [git_bin, "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git_in(repo, "init", "-q")
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    source = CLUSTERFILE.read_text(encoding="utf-8")
+    for name in ("east", "west"):
+        text = source.replace("name: prod-east", f"name: {name}")
+        (fleet / f"{name}.yaml").write_text(text, encoding="utf-8")
+    options = ["--pull-namespace", "apps", "--patch", "apps/deployment/web"]
+    first = run_script("render", str(fleet), "--out", str(repo / "clusters"), *options)
+    assert first.code == 0, first.err
+    (repo / ".gitignore").write_text(".gen-secret-files\n", encoding="utf-8")
+    git_in(repo, "add", ".")
+    git_in(repo, "commit", "-q", "-m", "rendered")
+    clone = tmp_path / "clone"
+    subprocess.run([git_bin, "clone", "-q", str(repo), str(clone)], check=True, timeout=60)
+    out = clone / "clusters"
+    committed = visible_files(out)
+    assert {"east/secret.yaml", "east/pull-secrets.yaml", "east/kustomization.yaml"} <= committed
+    assert "east/patches/apps/deployment-web.yaml" in committed
+    assert not (out / ".gen-secret-files").exists()
+    for name in ("east", "west"):  # a new password for every cluster
+        path = fleet / f"{name}.yaml"
+        path.write_text(path.read_text().replace("Sealer#2024:pw", "rotated"), encoding="utf-8")
+    again = run_script("render", str(fleet), "--out", str(out), *options)
+    assert again.code == 0, again.err
+    assert visible_files(out) == committed
+    (secret,) = objects((out / "east/secret.yaml").read_text())
+    rotated = decode_data(secret)["password"] == b"rotated"  # never shown: a password
+    assert rotated, "the clone's Secret still holds the old password"
+    assert (out / ".gen-secret-files").exists(), "the manifest is written again"

@@ -118,9 +118,10 @@ def previous(tmp_path: Path) -> Path:
 
 
 def _no_syncfs(mp: pytest.MonkeyPatch) -> None:
-    """syncfs(2) unavailable, so each file gets fsync(2), and the second one fails."""
+    """syncfs(2) unavailable, so each file gets fsync(2), and the second one fails (the first
+    fsync is the folder's, once the journal is in it)."""
     mp.setattr(ctypes, "CDLL", lambda *args, **kwargs: SimpleNamespace(syncfs=lambda fd: -1))
-    fail_on_call(mp, "fsync", 2, OSError(errno.EIO, os.strerror(errno.EIO)))
+    fail_on_call(mp, "fsync", 3, OSError(errno.EIO, os.strerror(errno.EIO)))
 
 
 FAILURES: dict[str, Callable[[pytest.MonkeyPatch], object]] = {
@@ -210,8 +211,10 @@ def test_failed_folder_sync_after_publishing_is_an_error(
     monkeypatch.setattr(
         ctypes, "CDLL", lambda *args, **kwargs: SimpleNamespace(syncfs=lambda fd: -1)
     )
-    files_and_manifest = len(SECOND) + 1
-    fail_on_call(monkeypatch, "fsync", files_and_manifest + 1, OSError(errno.EIO, "I/O error"))
+    journal_folder_files_and_manifest = 1 + len(SECOND) + 1
+    fail_on_call(
+        monkeypatch, "fsync", journal_folder_files_and_manifest + 1, OSError(errno.EIO, "I/O error")
+    )
     with pytest.raises(GenSecretError, match="cannot sync"):
         write_tree(previous, SECOND)
     monkeypatch.undo()

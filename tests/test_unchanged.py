@@ -122,8 +122,8 @@ OPTION_CHANGES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], li
     ("--username", lambda _: ["--username", "one"], lambda _: ["--username", "two"]),
     (
         "--password-file",
-        lambda t: ["--password-file", write(t / "pw", "one")],
-        lambda t: ["--password-file", write(t / "pw", "two")],
+        lambda t: ["--password-for-all", "--password-file", write(t / "pw", "one")],
+        lambda t: ["--password-for-all", "--password-file", write(t / "pw", "two")],
     ),
     ("--alias", lambda _: ["--alias", "one.example"], lambda _: ["--alias", "two.example"]),
     (
@@ -177,9 +177,9 @@ def test_a_changed_option_renders_every_cluster(
 
 
 def test_the_password_from_stdin_is_an_input(runs: Runs) -> None:
-    assert runs("--password-stdin", stdin=b"one\n") == ALL
-    assert runs("--password-stdin", stdin=b"one\n") == []
-    assert runs("--password-stdin", stdin=b"two\n") == ALL
+    assert runs("--password-for-all", "--password-stdin", stdin=b"one\n") == ALL
+    assert runs("--password-for-all", "--password-stdin", stdin=b"one\n") == []
+    assert runs("--password-for-all", "--password-stdin", stdin=b"two\n") == ALL
 
 
 def test_sealing_renders_again_only_when_its_certificate_or_scope_changes(

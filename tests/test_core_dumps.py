@@ -1,0 +1,51 @@
+"""No core file after a crash: a gen-secret process's memory holds the registry password."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, gen_secret_script
+
+# Core files on: the shell lifts the limit, then becomes the command.
+UNLIMITED = ["sh", "-c", 'ulimit -c unlimited && exec "$0" "$@"']
+
+
+def crash(command: list[str], cwd: Path) -> str:
+    """Start `command` with core files allowed, let it block reading stdin, then SIGSEGV it;
+    its /proc/PID/limits as it was just before."""
+    proc = subprocess.Popen(
+        [*UNLIMITED, *command], cwd=cwd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    time.sleep(1.5)  # started, the Clusterfile read, waiting for the password on stdin
+    assert proc.poll() is None, "the process ended before it was signalled"
+    limits = Path(f"/proc/{proc.pid}/limits").read_text()
+    proc.send_signal(signal.SIGSEGV)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGSEGV
+    return limits
+
+
+def test_no_core_file_after_sigsegv(tmp_path: Path) -> None:
+    control, run = tmp_path / "control", tmp_path / "gen-secret"
+    control.mkdir()
+    run.mkdir()
+    # Without gen-secret's guard this machine writes a core file, or the test proves nothing.
+    crash([sys.executable, "-c", "import sys; sys.stdin.read()"], control)
+    time.sleep(0.5)
+    if not any(control.iterdir()):
+        pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        pytest.skip(f"no core file even without gen-secret's guard (core_pattern {pattern!r})")
+    clusterfile = FIXTURES / "ha-auth-multidoc.yaml"
+    limits = crash([gen_secret_script(), "render", str(clusterfile), "--password-stdin"], run)
+    time.sleep(0.5)
+    assert sorted(p.name for p in run.iterdir()) == [], "a core file was written"
+    assert any(
+        line.startswith("Max core file size") and line.split()[4:6] == ["0", "0"]
+        for line in limits.splitlines()
+    )
