@@ -692,9 +692,9 @@ def render_all(
         namespace_lists = (inputs.read_text(args.pull_namespaces_from),)
     settings = None
     if use_sops:
-        settings = inputs.sops_settings(
-            args.sops_age or [], args.sops_config, args.out, dict(os.environ)
-        )
+        from generator.sopsinputs import sops_settings
+
+        settings = sops_settings(args.sops_age or [], args.sops_config, args.out, dict(os.environ))
         for line in settings.warnings:
             say("warning", line)
     request = pipeline.Request(
@@ -1134,7 +1134,7 @@ def run() -> NoReturn:
     processes and threads are joined; what is left is to flush stdout and stderr. Tearing
     down the ~450 loaded modules took 15 ms of a 135 ms run (issue 7), and none is ours.
     """
-    from generator.script import leave
+    from generator.interrupts import leave
 
     # From here Ctrl-C is a KeyboardInterrupt again, which main() reports (and write_tree holds
     # until it is safe); once main() returns there is nothing left to undo. A SIGINT ignored
@@ -1165,9 +1165,3 @@ def run() -> NoReturn:
     if stderr_lost() and code == 0:
         code = 1
     os._exit(code)
-
-
-if __name__ == "__main__":
-    from generator.script import run as run_script
-
-    run_script()

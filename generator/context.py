@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from generator.certs import CaCertificate
+from generator.ca import CaCertificate
 from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, host_port
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.dockerconfig import dockerconfigjson

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.certs import candidate_paths
+from generator.ca import candidate_paths
 from generator.clusterfile import Cluster
 from generator.context import RenderOptions, build_context, secret_entries
 

@@ -1,6 +1,7 @@
 """Ctrl-C, SIGTERM and SIGHUP held back while files are half-written or worker processes run."""
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -58,3 +59,8 @@ def held() -> Iterator[Held]:
         for number, handler in previous.items():
             signal.signal(number, handler)
     state.check()  # the block finished, and the user had asked to stop: say so now
+
+
+def leave(signum: int, frame: object) -> None:
+    """SIGINT outside the CLI's own handling: exit as an interrupted command does."""
+    os._exit(130)

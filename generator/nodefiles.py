@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from generator.certs import CaCertificate
+from generator.ca import CaCertificate
 from generator.clusterfile import Cluster, RegistryEndpoint
 from generator.context import alias_keys
 from generator.errors import InternalError

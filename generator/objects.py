@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -107,18 +107,83 @@ class PatchObject:
         }
 
 
-if TYPE_CHECKING:  # sealed and SOPS objects live with their code, which loads only when asked
-    from generator.sealing import SealedSecretObject
-    from generator.sops import KeptSopsFile, SopsSecretObject
+@dataclass(frozen=True)
+class SealedSecretObject:
+    """A Bitnami SealedSecret: a Secret's metadata and type in the clear, each value encrypted.
 
-KubeObject = Union[
-    SecretObject,
-    "SealedSecretObject",
-    "SopsSecretObject",
-    "KeptSopsFile",
-    ServiceAccountObject,
-    PatchObject,
-]
+    `annotations` holds the scope annotation, which kubeseal writes both on the SealedSecret
+    (the controller picks the decryption label from it) and in the template (a re-encrypt
+    reads it from the unsealed Secret). `encrypted_data` is raw ciphertext, base64-encoded
+    by the template.
+    """
+
+    TEMPLATE: ClassVar[str] = "sealedsecret.yaml.j2"
+
+    name: str
+    namespace: str
+    labels: Labels
+    annotations: Labels
+    encrypted_data: tuple[tuple[str, bytes], ...] = field(repr=False)
+    type: str = "kubernetes.io/dockerconfigjson"
+
+    def expected(self) -> dict[str, Any]:
+        meta = metadata(self.name, self.namespace, self.labels)
+        if self.annotations:
+            meta["annotations"] = dict(self.annotations)
+        return {
+            "apiVersion": "bitnami.com/v1alpha1",
+            "kind": "SealedSecret",
+            "metadata": meta,
+            "spec": {
+                "template": {"metadata": dict(meta), "type": self.type},
+                "encryptedData": {
+                    key: base64.b64encode(raw).decode("ascii") for key, raw in self.encrypted_data
+                },
+            },
+        }
+
+
+SOPS_CRYPT_KEYS = ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix")
+
+
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
+class SopsSecretObject:
+    """A Secret as a SOPS file: its document with the values encrypted and the `sops` block."""
+
+    TEMPLATE: ClassVar[str] = "sops-secret.yaml.j2"
+
+    document: dict[str, Any] = field(repr=False)
+
+    @property
+    def crypt_key(self) -> str:
+        return next(key for key in SOPS_CRYPT_KEYS if key in self.document["sops"])
+
+    def expected(self) -> dict[str, Any]:
+        return self.document
+
+
+@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
+class KeptSopsFile:
+    """A SOPS file an earlier render wrote, whose values and recipients are still the same:
+    written back as it was, so that neither its ciphertext nor its lastmodified changes."""
+
+    TEMPLATE: ClassVar[str] = "kept-file.j2"
+
+    text: str = field(repr=False)
+    document: dict[str, Any] = field(repr=False)
+
+    def expected(self) -> dict[str, Any]:
+        return self.document
+
+
+KubeObject = (
+    SecretObject
+    | SealedSecretObject
+    | SopsSecretObject
+    | KeptSopsFile
+    | ServiceAccountObject
+    | PatchObject
+)
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location

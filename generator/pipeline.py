@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.certs import CaCertificate, CaSeen, candidate_paths, first_ca, load_ca
+from generator.ca import CaCertificate, CaSeen, candidate_paths
+from generator.certs import first_ca, load_ca
 from generator.clusterfile import Cluster, check_username, read_clusterfile
 from generator.context import RenderContext, RenderOptions, build_context
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, RenderFormat, Scope
@@ -22,7 +23,7 @@ from generator.names import check_namespace, check_object_name, is_file_name
 
 if TYPE_CHECKING:  # sealing, SOPS and their cryptography load only when asked for
     from generator.authsources import Override
-    from generator.render import Text
+    from generator.files import Text
     from generator.sealing import CertFolder, SealingCert
     from generator.sops import Reencrypted, SopsSettings
 
@@ -112,7 +113,7 @@ class Result:
 
             yield json_stream(self.context)
             return
-        from generator.render import stream
+        from generator.files import stream
 
         yield from stream(self.context, self.files)
 
@@ -493,7 +494,7 @@ def _render_files(context: RenderContext, request: Request) -> dict[str, Text]:
         from generator.jsonout import render_json_files
 
         return dict(render_json_files(context))
-    from generator.render import render  # Jinja loads only for commands that render
+    from generator.files import render  # Jinja loads only for commands that render
 
     return render(context, with_kustomization=request.kustomization)
 

@@ -6,25 +6,19 @@ import base64
 import functools
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import jinja2
 import yaml
 
-from generator.context import RenderContext
 from generator.errors import InternalError
-from generator.namespaced import PerNamespace
 from generator.safeyaml import Loader, resolve_plain
 
 if TYPE_CHECKING:
     from generator.objects import KubeObject
-    from generator.stamping import StampedText
 
-# A rendered file: its text, or, for objects repeated in many namespaces, a text that is
-# made piece by piece as it is written (stamping.StampedText).
-Text = Union[str, "StampedText"]
 
 KUSTOMIZATION = "kustomization.yaml"
 _CHECK_BATCH = 500  # objects read back per parse
@@ -158,25 +152,6 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}"
 
 
-def render(context: RenderContext, *, with_kustomization: bool = True) -> dict[str, Text]:
-    """Render every file and the kustomization that lists the resources, checking each one.
-
-    Printing to stdout needs no kustomization, and leaving it out spares a template compile.
-    Objects repeated in many namespaces come back as a StampedText, made as it is written.
-    """
-    files: dict[str, Text] = {}
-    for output in context.files:
-        stamped = None
-        if isinstance(output.objects, PerNamespace):
-            from generator.stamping import stamp  # only fan-out runs load it
-
-            stamped = stamp(output.objects)
-        files[output.path] = stamped if stamped is not None else render_each(output.objects)
-    if with_kustomization:
-        files[KUSTOMIZATION] = kustomization_text(context.resources)
-    return files
-
-
 @functools.lru_cache(maxsize=16)
 def kustomization_text(resources: tuple[str, ...]) -> str:
     """Rendered and read back once per list of files: every cluster of a fleet has the same,
@@ -221,19 +196,6 @@ def render_each(objects: Iterable[KubeObject]) -> str:
         check_reads_back("---\n".join(rendered), [obj.expected() for obj in batch])
         texts += rendered
     return "---\n".join(texts)
-
-
-def stream(context: RenderContext, files: Mapping[str, Text]) -> Iterator[str]:
-    """The objects as one multi-document stream for `kubectl apply -f -`, in pieces; never
-    the patches."""
-    for index, name in enumerate(context.resources):
-        if index:
-            yield "---\n"
-        text = files[name]
-        if isinstance(text, str):
-            yield text
-        else:
-            yield from text.chunks()
 
 
 def kustomization(resources: tuple[str, ...]) -> dict[str, Any]:

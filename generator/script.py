@@ -1,7 +1,8 @@
 """The console script's entry: a quiet Ctrl-C from its first moment, then the CLI."""
 
-import os
 import signal
+
+from generator.interrupts import leave
 
 
 def run() -> None:
@@ -20,8 +21,3 @@ def run() -> None:
     from generator.cli import run as run_cli
 
     run_cli()
-
-
-def leave(signum: int, frame: object) -> None:
-    """SIGINT outside the CLI's own handling: exit as an interrupted command does."""
-    os._exit(130)

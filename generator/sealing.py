@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import functools
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 from generator.context import RenderContext
 from generator.defaults import Scope
 from generator.errors import GenSecretError, InternalError
 from generator.names import is_file_name
-from generator.objects import KubeObject, Labels, SecretObject, metadata
+from generator.objects import KubeObject, Labels, SealedSecretObject, SecretObject
 
 if TYPE_CHECKING:  # cryptography is imported only when something is sealed: start-up time
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -25,42 +24,6 @@ MAX_CERT_BYTES = 1024 * 1024
 SESSION_KEY_BYTES = 32  # AES-256
 GCM_NONCE = bytes(12)  # a session key seals one value only, so a fixed nonce is never reused
 ANNOTATION_PREFIX = "sealedsecrets.bitnami.com/"
-
-
-@dataclass(frozen=True)
-class SealedSecretObject:
-    """A Bitnami SealedSecret: a Secret's metadata and type in the clear, each value encrypted.
-
-    `annotations` holds the scope annotation, which kubeseal writes both on the SealedSecret
-    (the controller picks the decryption label from it) and in the template (a re-encrypt
-    reads it from the unsealed Secret). `encrypted_data` is raw ciphertext, base64-encoded
-    by the template.
-    """
-
-    TEMPLATE: ClassVar[str] = "sealedsecret.yaml.j2"
-
-    name: str
-    namespace: str
-    labels: Labels
-    annotations: Labels
-    encrypted_data: tuple[tuple[str, bytes], ...] = field(repr=False)
-    type: str = "kubernetes.io/dockerconfigjson"
-
-    def expected(self) -> dict[str, Any]:
-        meta = metadata(self.name, self.namespace, self.labels)
-        if self.annotations:
-            meta["annotations"] = dict(self.annotations)
-        return {
-            "apiVersion": "bitnami.com/v1alpha1",
-            "kind": "SealedSecret",
-            "metadata": meta,
-            "spec": {
-                "template": {"metadata": dict(meta), "type": self.type},
-                "encryptedData": {
-                    key: base64.b64encode(raw).decode("ascii") for key, raw in self.encrypted_data
-                },
-            },
-        }
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,21 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from generator.context import PULL_FILE, RenderContext
 from generator.errors import GenSecretError, InternalError
-from generator.objects import KubeObject, OutputFile, SecretObject
+from generator.objects import (
+    SOPS_CRYPT_KEYS as _CRYPT_KEYS,
+)
+from generator.objects import (
+    KeptSopsFile,
+    KubeObject,
+    OutputFile,
+    SecretObject,
+    SopsSecretObject,
+)
+from generator.sopsconfig import DEFAULT_REGEX, CryptRule, check_recipient
 
 if TYPE_CHECKING:
     from generator.sopsconfig import SopsConfig
@@ -34,7 +44,6 @@ if TYPE_CHECKING:
 SOPS_VERSION = "3.11.0"
 # Kubernetes objects keep apiVersion, kind, metadata and type readable (kustomize and Flux
 # need them); the values are what is secret. Flux's documentation encrypts Secrets this way.
-DEFAULT_REGEX = "^(data|stringData)$"
 DATA_KEY_BYTES = 32
 IV_BYTES = 32  # sops's nonce size, not GCM's usual 12
 TAG_BYTES = 16
@@ -46,24 +55,6 @@ _OTHER_KEY_KINDS = ("kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp", "k
 # ServiceAccounts that shared their file stay plain in this one.
 ACCOUNTS_FILE = "service-accounts.yaml"
 MAX_PREVIOUS_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class CryptRule:
-    """Which values sops encrypts: one of its four key rules, as the file's metadata names it."""
-
-    key: str = "encrypted_regex"  # or unencrypted_regex, encrypted_suffix, unencrypted_suffix
-    value: str = DEFAULT_REGEX
-
-    def encrypts(self, path: Sequence[str]) -> bool:
-        """sops's shouldBeEncrypted for one of the key rules: any key on the path decides."""
-        if self.key == "encrypted_regex":
-            return any(re.search(self.value, part) for part in path)
-        if self.key == "unencrypted_regex":
-            return not any(re.search(self.value, part) for part in path)
-        if self.key == "encrypted_suffix":
-            return any(part.endswith(self.value) for part in path)
-        return not any(part.endswith(self.value) for part in path)
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
@@ -80,41 +71,11 @@ class SopsSettings:
     out_dir: str
     now: datetime.datetime
     recipients: tuple[str, ...] = ()
-    crypt: CryptRule = CryptRule()
+    crypt: CryptRule = field(default_factory=CryptRule)
     config: SopsConfig | None = None
     identities: tuple[str, ...] = field(default=(), repr=False)
     previous: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
-class SopsSecretObject:
-    """A Secret as a SOPS file: its document with the values encrypted and the `sops` block."""
-
-    TEMPLATE: ClassVar[str] = "sops-secret.yaml.j2"
-
-    document: dict[str, Any] = field(repr=False)
-
-    @property
-    def crypt_key(self) -> str:
-        return next(key for key in _CRYPT_KEYS if key in self.document["sops"])
-
-    def expected(self) -> dict[str, Any]:
-        return self.document
-
-
-@dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location
-class KeptSopsFile:
-    """A SOPS file an earlier render wrote, whose values and recipients are still the same:
-    written back as it was, so that neither its ciphertext nor its lastmodified changes."""
-
-    TEMPLATE: ClassVar[str] = "kept-file.j2"
-
-    text: str = field(repr=False)
-    document: dict[str, Any] = field(repr=False)
-
-    def expected(self) -> dict[str, Any]:
-        return self.document
 
 
 @dataclass(frozen=True)
@@ -139,27 +100,6 @@ class Encrypted:
 
 
 # --- recipients and identities ---------------------------------------------------------------
-
-
-def check_recipient(text: str, where: str) -> str:
-    """An age X25519 public key, `age1...`, checked by pyrage; the value is never echoed, since
-    a secret key pasted by mistake would land in a CI log."""
-    import pyrage
-
-    recipient = text.strip()
-    if recipient.upper().startswith("AGE-SECRET-KEY-"):
-        raise GenSecretError(
-            "this is an age secret key, not a recipient: give its public key "
-            "(`age-keygen -y KEYFILE` prints it), and keep the secret key out of the command line",
-            where,
-        )
-    try:
-        pyrage.x25519.Recipient.from_str(recipient)
-    except (pyrage.RecipientError, ValueError):
-        raise GenSecretError(
-            "not an age X25519 public key (age1..., as `age-keygen` prints it)", where
-        ) from None
-    return recipient
 
 
 def recipient_list(values: Sequence[str], where: str) -> tuple[str, ...]:
@@ -309,9 +249,6 @@ class Opened:
     plain: dict[str, Any] = field(repr=False)
     recipients: frozenset[str]
     crypt: CryptRule
-
-
-_CRYPT_KEYS = ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix")
 
 
 def open_document(document: Any, identities: Sequence[str]) -> Opened | None:

@@ -9,12 +9,12 @@ its recipients in `age` (a comma-separated string or a list) or in a single `key
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from generator.errors import GenSecretError, Location
 from generator.safeyaml import Document, load_all
-from generator.sops import CryptRule, check_recipient
 
 CONFIG_NAME = ".sops.yaml"
 # Key kinds sops knows besides age; gen-secret can encrypt for none of them offline.
@@ -23,6 +23,48 @@ _GROUP_OTHER_KEYS = ("pgp", "kms", "gcp_kms", "hckms", "azure_keyvault", "hc_vau
 _CRYPT_KEYS = ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix")
 # Rules that would make the values readable, or a MAC that sops's own tests call optional.
 _UNSUPPORTED = ("encrypted_comment_regex", "unencrypted_comment_regex", "mac_only_encrypted")
+
+
+DEFAULT_REGEX = "^(data|stringData)$"
+
+
+@dataclass(frozen=True)
+class CryptRule:
+    """Which values sops encrypts: one of its four key rules, as the file's metadata names it."""
+
+    key: str = "encrypted_regex"  # or unencrypted_regex, encrypted_suffix, unencrypted_suffix
+    value: str = DEFAULT_REGEX
+
+    def encrypts(self, path: Sequence[str]) -> bool:
+        """sops's shouldBeEncrypted for one of the key rules: any key on the path decides."""
+        if self.key == "encrypted_regex":
+            return any(re.search(self.value, part) for part in path)
+        if self.key == "unencrypted_regex":
+            return not any(re.search(self.value, part) for part in path)
+        if self.key == "encrypted_suffix":
+            return any(part.endswith(self.value) for part in path)
+        return not any(part.endswith(self.value) for part in path)
+
+
+def check_recipient(text: str, where: str) -> str:
+    """An age X25519 public key, `age1...`, checked by pyrage; the value is never echoed, since
+    a secret key pasted by mistake would land in a CI log."""
+    import pyrage
+
+    recipient = text.strip()
+    if recipient.upper().startswith("AGE-SECRET-KEY-"):
+        raise GenSecretError(
+            "this is an age secret key, not a recipient: give its public key "
+            "(`age-keygen -y KEYFILE` prints it), and keep the secret key out of the command line",
+            where,
+        )
+    try:
+        pyrage.x25519.Recipient.from_str(recipient)
+    except (pyrage.RecipientError, ValueError):
+        raise GenSecretError(
+            "not an age X25519 public key (age1..., as `age-keygen` prints it)", where
+        ) from None
+    return recipient
 
 
 @dataclass(frozen=True, eq=False)  # identity is enough; see errors.Location

@@ -40,13 +40,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator import __version__
-from generator.certs import CaSeen, first_ca
+from generator.ca import CaSeen
+from generator.certs import first_ca
 from generator.errors import GenSecretError
 from generator.output import KEPT, MANIFEST, Content
 from generator.pipeline import Request, Result, Skipped, run_fleet
 
 if TYPE_CHECKING:
-    from generator.render import Text
+    from generator.files import Text
 
 FINGERPRINTS = ".gen-secret-inputs"
 _FORMAT = "gen-secret-inputs 1"

@@ -29,12 +29,12 @@ from generator.clusterfile import read_clusterfile
 from generator.context import RenderOptions, build_context, secret_entries
 from generator.drift import compare
 from generator.errors import GenSecretError
-from generator.inputs import sops_settings
 from generator.inspect import secret_auths, summarise
 from generator.matching import match
 from generator.mergeauths import parse_merge_file
 from generator.output import write_tree
 from generator.pipeline import Request, prepare, run, run_fleet
+from generator.sopsinputs import sops_settings
 from tests.conftest import Run, run_script, self_signed_certificate
 from tests.test_bad_inputs import BAD_INPUTS, CASES, PASSWORD, USERNAME
 

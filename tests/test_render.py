@@ -116,7 +116,7 @@ def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_pa
     # as SOPS files, and as SOPS files kept from an earlier render.
     import pyrage
 
-    from generator.inputs import sops_settings
+    from generator.sopsinputs import sops_settings
 
     identity = pyrage.x25519.Identity.generate()
     sops = sops_settings([str(identity.to_public())], None, None, {})

@@ -454,7 +454,7 @@ def test_sops_yaml_gives_each_cluster_its_own_key(
 def test_rules_match_paths_as_sops_matches_them(keys: dict[str, AgeKey], tmp_path: Path) -> None:
     """The oracle: the real sops, run where its config is, picks the same rule for a file at
     the same path, whatever the config's place and the rule's pattern."""
-    from generator import inputs
+    from generator import sopsinputs
 
     repository = tmp_path / "repo"
     rules = [
@@ -474,7 +474,7 @@ def test_rules_match_paths_as_sops_matches_them(keys: dict[str, AgeKey], tmp_pat
         proc = sops_run([*config, "--encrypt", str(plain)], env, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr.decode()[-300:]
         theirs = {s["recipient"] for s in yaml.safe_load(proc.stdout)["sops"]["age"]}
-        settings = inputs.sops_settings([], repository / ".sops.yaml", str(out), {})
+        settings = sopsinputs.sops_settings([], repository / ".sops.yaml", str(out), {})
         assert settings.config is not None
         ours = set(settings.config.rule_for(str(plain)).recipients)
         assert ours == theirs, folder
@@ -696,9 +696,9 @@ def test_a_secret_key_given_as_recipient_is_never_echoed(cli: Cli, tmp_path: Pat
 
 
 def test_the_request_says_whether_sops_is_on(keys: dict[str, AgeKey], tmp_path: Path) -> None:
-    from generator import inputs
+    from generator import sopsinputs
 
-    settings = inputs.sops_settings([keys["alpha"].recipient], None, None, {})
+    settings = sopsinputs.sops_settings([keys["alpha"].recipient], None, None, {})
     assert Request(sops=settings).encrypts_with_sops
     assert not Request().encrypts_with_sops
 
