@@ -29,6 +29,7 @@ test: $(BIN)/python e2e-deps test-deps
 	$(BIN)/ruff check generator tests hatch_build.py
 	$(BIN)/ruff format --check generator tests hatch_build.py
 	$(BIN)/mypy --strict generator
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # Regenerate the golden files (outputs and --help) after an intended change; review the diff.

@@ -21,7 +21,7 @@ class CompileTemplates(BuildHookInterface):  # type: ignore[type-arg]
             return
         sys.path.insert(0, self.root)
         try:
-            from generator.render import COMPILED, compile_templates
+            from generator.render.templates import COMPILED, compile_templates
         finally:
             sys.path.remove(self.root)
         self.compiled = tempfile.mkdtemp(prefix="gen-secret-templates-")

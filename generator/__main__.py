@@ -1,5 +1,5 @@
 """`python -m generator`: the console script, the same entry point."""
 
-from generator.script import run
+from generator.cli.script import run
 
 run()

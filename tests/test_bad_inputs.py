@@ -28,7 +28,7 @@ HANG_LIMIT_SECONDS = 5.0
 # The corpus's recognisable credentials; tests/test_hygiene.py looks for them on stderr.
 PASSWORD = "hyg1ene-Pa55w0rd-7f3a9c"
 USERNAME = "hyg1ene-user"
-MAX_BYTES = 10 * 1024 * 1024  # the documented input limit (generator/safeyaml.py)
+MAX_BYTES = 10 * 1024 * 1024  # the documented input limit (generator/model/safeyaml.py)
 ERROR_PREFIX = "gen-secret: error: "
 
 

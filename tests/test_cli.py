@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator.cli import app
+from generator.cli.commands import app
 from generator.errors import GenSecretError
 from tests.conftest import (
     FIXTURES,
@@ -600,7 +600,7 @@ def test_a_render_with_a_ca_does_not_load_cryptography(tmp_path: Path) -> None:
     openssl_ca(tmp_path / "key.pem", ca)
     probe = (
         "import contextlib, io, sys\n"
-        "from generator.cli import main\n"
+        "from generator.cli.commands import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
         f"    code = main(['render', {str(clusterfile(tmp_path))!r}, '--ca-file', {str(ca)!r}])\n"
         "loaded = any(m.startswith('cryptography') for m in sys.modules)\n"

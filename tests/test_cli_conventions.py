@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.exitcodes import EXIT_CODES
+from generator.cli.exitcodes import EXIT_CODES
 from tests.conftest import (
     FIXTURES,
     ROOT,
@@ -182,8 +182,8 @@ def test_sealed_json_holds_sealed_secrets_only(cli: Cli, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_a_list_built_item_by_item_is_what_json_dumps_gives(count: int) -> None:
-    from generator.jsonout import object_list
-    from generator.objects import ServiceAccountObject
+    from generator.plan.objects import ServiceAccountObject
+    from generator.render.jsonout import object_list
 
     labels = (("a", "b\nc"), ("é", '"'))  # a newline and a quote inside strings
     accounts = [ServiceAccountObject(f"sa-{i}", "ns", labels, ("x", "y")) for i in range(count)]
@@ -404,13 +404,13 @@ def readme_tables() -> dict[str, list[tuple[str, str]]]:
 
 
 def commands() -> list[str]:
-    from generator.cli import _command_name, app
+    from generator.cli.commands import _command_name, app
 
     return [_command_name(c) for c in app.registered_commands]
 
 
 def test_every_command_has_an_exit_code_table() -> None:
-    # A new command adds its rows to generator/exitcodes.py and its table to the README.
+    # A new command adds its rows to generator/cli/exitcodes.py and its table to the README.
     assert sorted(EXIT_CODES) == sorted(commands())
     assert sorted(readme_tables()) == sorted(commands())
 
@@ -463,7 +463,7 @@ def test_every_malformed_option_value_is_usage(cli: Cli, args: tuple[str, ...]) 
 def test_a_bug_is_exit_3_in_one_line_and_a_traceback_only_when_asked(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
 ) -> None:
-    from generator import pipeline
+    from generator.app import pipeline
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("a value from the input")

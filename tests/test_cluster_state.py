@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.clusterstate import read_cluster_state
 from generator.errors import GenSecretError
+from generator.plan.clusterstate import read_cluster_state
 from tests.conftest import FIXTURES, HERE, Cli, Run, assert_valid
 from tests.test_fanout import kubectl
 

@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from generator.clusterfile import Cluster, Credentials, RegistryEndpoint, read_clusterfile
-from generator.context import auths
-from generator.dockerconfig import dockerconfigjson
 from generator.errors import GenSecretError
+from generator.model.clusterfile import Cluster, Credentials, RegistryEndpoint, read_clusterfile
+from generator.model.dockerconfig import dockerconfigjson
+from generator.plan.context import auths
 from tests.conftest import FIXTURES
 
 SOURCE = "Clusterfile"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tests.test_inspect_match_cli as inspect_cli
-from generator.names import printable
+from generator.model.names import printable
 from tests.conftest import FIXTURES, HERE, Cli, gen_secret_script
 
 # A terminal title (OSC ... BEL), clear screen (CSI 2J), a right-to-left override, an isolate.

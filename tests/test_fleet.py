@@ -142,7 +142,7 @@ def test_other_tools_clusters_in_a_folder_are_not_sealer_clusters(cli: Cli, tmp_
 
 
 def test_a_fleet_never_takes_this_machines_node_ca(tmp_path: Path) -> None:
-    from generator.pipeline import Request, run, run_fleet
+    from generator.app.pipeline import Request, run, run_fleet
 
     # A CA where this machine's containerd keeps it: it belongs to this machine's cluster only.
     node_ca = tmp_path / "root/etc/containerd/certs.d/sea.hub:5000/ca.crt"
@@ -171,7 +171,7 @@ def big_fleet(folder: Path, count: int = BIG) -> list[Path]:
 
 
 def test_a_large_fleet_renders_as_each_cluster_would_alone(tmp_path: Path) -> None:
-    from generator import pipeline
+    from generator.app import pipeline
 
     files = big_fleet(tmp_path)
     assert len(files) >= pipeline._PARALLEL_FROM
@@ -188,7 +188,7 @@ def test_a_large_fleet_renders_in_worker_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
 
-    from generator import pipeline
+    from generator.app import pipeline
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core here: a large fleet renders in this process")
@@ -331,7 +331,8 @@ def test_a_terminal_sees_a_progress_bar_and_a_one_line_summary(tmp_path: Path) -
     after_bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text.rsplit("\x1b[?25h", 1)[-1])
     # No cluster's CA is on this machine: a terminal hears it once, then the summary.
     assert re.fullmatch(
-        rf"gen-secret: no CA certificate found for {BIG} of {BIG} clusters, [^\n]*no ca\.crt\r?\n"
+        rf"gen-secret: note: no CA certificate found for {BIG} of {BIG} clusters, "
+        rf"[^\n]*no ca\.crt\r?\n"
         rf"gen-secret: wrote {BIG} clusters, {2 * BIG} files to {re.escape(str(out))} in \d+\.\ds",
         after_bar.strip(),
     )
@@ -342,7 +343,7 @@ def test_a_terminal_sees_a_progress_bar_and_a_one_line_summary(tmp_path: Path) -
     [("max 100000\n", 1 << 16), ("100000 100000\n", 1), ("150000 100000\n", 2), ("", 1 << 16)],
 )
 def test_a_cgroup_cpu_quota_caps_the_workers(tmp_path: Path, cpu_max: str, cpus: int) -> None:
-    from generator.pipeline import _cpu_quota
+    from generator.app.pipeline import _cpu_quota
 
     (tmp_path / "cpu.max").write_text(cpu_max)
     assert _cpu_quota(tmp_path / "cpu.max") == cpus

@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from generator.errors import GenSecretError, UsageError
-from generator.gitops import (
+from generator.render.gitops import (
     GitOpsSpec,
     argo_normalised,
     gitops_objects,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.pipeline import Request, run
+from generator.app.pipeline import Request, run
 from tests.conftest import FIXTURES, HERE, assert_valid
 
 GOLDEN = HERE / "golden"

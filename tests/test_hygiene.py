@@ -24,17 +24,17 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from generator import safeyaml
-from generator.clusterfile import read_clusterfile
-from generator.context import RenderOptions, build_context, secret_entries
-from generator.drift import compare
+from generator.app.pipeline import Request, prepare, run, run_fleet
+from generator.app.sopsinputs import sops_settings
 from generator.errors import GenSecretError
-from generator.inspect import secret_auths, summarise
-from generator.matching import match
-from generator.mergeauths import parse_merge_file
-from generator.output import write_tree
-from generator.pipeline import Request, prepare, run, run_fleet
-from generator.sopsinputs import sops_settings
+from generator.io.output import write_tree
+from generator.model import safeyaml
+from generator.model.clusterfile import read_clusterfile
+from generator.model.matching import match
+from generator.model.mergeauths import parse_merge_file
+from generator.plan.context import RenderOptions, build_context, secret_entries
+from generator.plan.summary import secret_auths, summarise
+from generator.render.drift import compare
 from tests.conftest import Run, run_script, self_signed_certificate
 from tests.test_bad_inputs import BAD_INPUTS, CASES, PASSWORD, USERNAME
 

@@ -163,7 +163,7 @@ def test_a_failed_write_removes_the_parent_folders_it_made(
 ) -> None:
     import tests.test_safe_writes as safe_writes
     from generator.errors import GenSecretError
-    from generator.output import write_tree
+    from generator.io.output import write_tree
 
     safe_writes.short_write_on_call(monkeypatch, 2)
     with pytest.raises(GenSecretError):

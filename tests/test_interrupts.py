@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from generator.interrupts import held
+from generator.io.interrupts import held
 
 
 def interrupted_twice_then(reached: list[str], check: bool) -> None:

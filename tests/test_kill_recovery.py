@@ -17,8 +17,8 @@ import pytest
 
 import tests.test_fleet as fleet
 import tests.test_safe_writes as safe_writes
-from generator.journal import JOURNAL
-from generator.output import recover
+from generator.io.journal import JOURNAL
+from generator.io.output import recover
 from tests.conftest import gen_secret_script, require_tool, run_script
 
 CLUSTERS = 100  # over the thresholds for worker processes (64) and parallel writers (64)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.pipeline import Request, run
+from generator.app.pipeline import Request, run
 from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 
 # (username, password): every character class that Go's encoder treats specially.

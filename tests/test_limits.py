@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import limits
+from generator.plan import limits
 from tests.conftest import FIXTURES, Cli, decode_data
 
 CLUSTERFILE = FIXTURES / "ha-auth-multidoc.yaml"
@@ -134,7 +134,7 @@ def test_a_fleet_past_the_input_limits_is_refused(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, value: int
 ) -> None:
     import tests.test_fleet as fleet
-    from generator import inputs
+    from generator.io import inputs
 
     for i in range(5):
         fleet.clusterfile(tmp_path / "fleet", f"c{i}.yaml", f"c{i}")

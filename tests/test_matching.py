@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator.matching import (
+from generator.model.matching import (
     ImageReferenceError,
     glob_match,
     match,

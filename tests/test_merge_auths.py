@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from generator.errors import GenSecretError
-from generator.mergeauths import parse_merge_file
+from generator.model.mergeauths import parse_merge_file
 from tests.conftest import FIXTURES, Run, decode_data, require_tool
 from tests.test_kubectl_oracle import CREDENTIALS
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.render import toml_quote
+from generator.render.templates import toml_quote
 from tests.conftest import FIXTURES, Cli, Run, openssl_ca, self_signed_certificate
 from tests.test_fanout import kubectl
 

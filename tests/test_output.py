@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from generator.errors import GenSecretError
-from generator.output import write_tree
+from generator.io.output import write_tree
 from tests.conftest import FIXTURES, ROOT, Run, decode_data, require_tool, run_script
 
 Cli = Callable[..., Run]

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from generator.pipeline import Request, run
+from generator.app.pipeline import Request, run
 from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 
 PROFILE = settings(

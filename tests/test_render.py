@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from generator.errors import GenSecretError
-from generator.gitops import GitOpsSpec, gitops_objects
-from generator.nodefiles import RegistryHost
-from generator.render import check_reads_back, yaml_quote
+from generator.render.gitops import GitOpsSpec, gitops_objects
+from generator.render.nodefiles import RegistryHost
+from generator.render.templates import check_reads_back, yaml_quote
 from tests.conftest import FIXTURES
 
 EXPECTED = {"a": "x", "b": ["1", "true"]}
@@ -100,7 +100,8 @@ def test_safe_values_stay_plain() -> None:
 def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_path: Path) -> None:
     import jinja2
 
-    from generator import pipeline, render
+    from generator.app import pipeline
+    from generator.render import templates as render
 
     package = tmp_path / "package"
     render.compile_templates(package / render.COMPILED)
@@ -116,7 +117,7 @@ def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_pa
     # as SOPS files, and as SOPS files kept from an earlier render.
     import pyrage
 
-    from generator.sopsinputs import sops_settings
+    from generator.app.sopsinputs import sops_settings
 
     identity = pyrage.x25519.Identity.generate()
     sops = sops_settings([str(identity.to_public())], None, None, {})
@@ -154,3 +155,24 @@ def test_compiled_templates_render_the_same_bytes_and_need_the_same_jinja(tmp_pa
     (package / render.COMPILED / "jinja-version").write_text("2.11.3")
     assert isinstance(render.template_loader(package), jinja2.FileSystemLoader)
     assert isinstance(render.template_loader(tmp_path / "checkout"), jinja2.FileSystemLoader)
+
+
+def test_a_failed_read_back_names_the_object_the_field_and_both_values_masked() -> None:
+    from generator.errors import InternalError
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}
+    with pytest.raises(InternalError) as caught:
+        check_reads_back(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  password: QUJD\n",
+            [{**secret, "data": {"password": "WFla"}}],
+        )
+    assert "Secret 'x', data.password: wanted ********, read ********" in str(caught.value)
+    assert "QUJD" not in str(caught.value)
+    assert "WFla" not in str(caught.value)
+    account = {"apiVersion": "v1", "kind": "ServiceAccount"}
+    with pytest.raises(InternalError) as caught:
+        check_reads_back(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  namespace: yes\n",
+            [{**account, "metadata": {"namespace": "yes"}}],
+        )
+    assert "metadata.namespace: wanted 'yes', read True" in str(caught.value)

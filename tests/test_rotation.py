@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.authsources import rotation_key
-from generator.matching import match, normalise_key
+from generator.model.authsources import rotation_key
+from generator.model.matching import match, normalise_key
 from tests.conftest import FIXTURES, Run, decode_data
 
 Cli = Callable[..., Run]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from generator.errors import GenSecretError
-from generator.output import MANIFEST, write_tree
+from generator.io.output import MANIFEST, write_tree
 from tests.conftest import FIXTURES, run_script
 
 GOOD = FIXTURES / "insecure-custom.yaml"

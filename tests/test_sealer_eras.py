@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.clusterfile import Cluster, Credentials, read_clusterfile
-from generator.context import RenderOptions, build_context
 from generator.errors import GenSecretError
+from generator.model.clusterfile import Cluster, Credentials, read_clusterfile
+from generator.plan.context import RenderOptions, build_context
 from tests.conftest import HERE, Cli
 
 REALWORLD = HERE / "realworld"

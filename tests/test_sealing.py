@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from generator.pipeline import Request, Result, run
+from generator.app.pipeline import Request, Result, run
 from tests.conftest import (
     ROOT,
     Cli,
@@ -264,8 +264,8 @@ def test_a_secret_left_unsealed_is_an_error(cert_file: Path, tmp_path: Path) -> 
     from dataclasses import replace
 
     from generator.errors import GenSecretError
-    from generator.objects import OutputFile
-    from generator.sealing import load_cert, seal_context
+    from generator.plan.objects import OutputFile
+    from generator.render.sealing import load_cert, seal_context
 
     class OtherSecret:
         TEMPLATE = "other.yaml.j2"
@@ -630,7 +630,7 @@ def test_sealed_out_in_git_tree_does_not_warn(cli: Cli, cert_file: Path, tmp_pat
 
 
 def test_unsealed_out_outside_git_does_not_warn(cli: Cli, tmp_path: Path) -> None:
-    from generator.output import git_work_tree
+    from generator.io.output import git_work_tree
 
     if git_work_tree(tmp_path) is not None:
         pytest.skip(f"the temporary folder {tmp_path} is itself inside a git working tree")
@@ -647,7 +647,7 @@ def test_plain_render_does_not_import_cryptography(tmp_path: Path) -> None:
     (tmp_path / "Clusterfile").write_bytes(clusterfile())
     code = (
         "import sys\n"
-        "from generator.cli import main\n"
+        "from generator.cli.commands import main\n"
         f"assert main(['render', {str(tmp_path / 'Clusterfile')!r}]) == 0\n"
         "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('cryptography'))))\n"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.selector import SelectorError, parse_selector
+from generator.model.selector import SelectorError, parse_selector
 from tests.conftest import Cli, require_tool
 
 # Namespaces and labels in the style of the Kubernetes "Labels and Selectors" page.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.pipeline import Request, run
+from generator.app.pipeline import Request, run
 from tests.conftest import ROOT, Cli, assert_valid, require_tool, venv_tool
 from tests.test_sealing import PASSWORD, USERNAME, clusterfile
 
@@ -454,7 +454,7 @@ def test_sops_yaml_gives_each_cluster_its_own_key(
 def test_rules_match_paths_as_sops_matches_them(keys: dict[str, AgeKey], tmp_path: Path) -> None:
     """The oracle: the real sops, run where its config is, picks the same rule for a file at
     the same path, whatever the config's place and the rule's pattern."""
-    from generator import sopsinputs
+    from generator.app import sopsinputs
 
     repository = tmp_path / "repo"
     rules = [
@@ -561,8 +561,8 @@ def test_a_secret_left_unencrypted_is_an_error(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from generator.errors import GenSecretError
-    from generator.objects import OutputFile
-    from generator.sops import SopsSettings, sops_context
+    from generator.plan.objects import OutputFile
+    from generator.render.sops import SopsSettings, sops_context
 
     class OtherSecret:
         TEMPLATE = "other.yaml.j2"
@@ -696,7 +696,7 @@ def test_a_secret_key_given_as_recipient_is_never_echoed(cli: Cli, tmp_path: Pat
 
 
 def test_the_request_says_whether_sops_is_on(keys: dict[str, AgeKey], tmp_path: Path) -> None:
-    from generator import sopsinputs
+    from generator.app import sopsinputs
 
     settings = sopsinputs.sops_settings([keys["alpha"].recipient], None, None, {})
     assert Request(sops=settings).encrypts_with_sops
@@ -707,7 +707,7 @@ def test_plain_render_does_not_import_pyrage(tmp_path: Path) -> None:
     source = write_input(tmp_path)
     code = (
         "import sys\n"
-        "from generator.cli import main\n"
+        "from generator.cli.commands import main\n"
         f"assert main(['render', {str(source)!r}]) == 0\n"
         "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('pyrage'))))\n"
     )

@@ -13,12 +13,12 @@ import jinja2
 import pytest
 import yaml
 
-from generator import stamping
+from generator.app.pipeline import Request, Result, run
 from generator.errors import GenSecretError
-from generator.namespaced import PerNamespace
-from generator.pipeline import Request, Result, run
-from generator.render import environment, render_each
-from generator.stamping import STAMP_FROM, StampedText, stamp
+from generator.plan.namespaced import PerNamespace
+from generator.render import stamping
+from generator.render.stamping import STAMP_FROM, StampedText, stamp
+from generator.render.templates import environment, render_each
 from tests.conftest import FIXTURES, Cli
 
 CLUSTERFILE = FIXTURES / "ha-auth-multidoc.yaml"

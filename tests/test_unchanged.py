@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from generator import pipeline, unchanged
-from generator.output import write_tree
-from generator.pipeline import Request, Skipped
+from generator.app import pipeline
+from generator.app.pipeline import Request, Skipped
+from generator.fleet import unchanged
+from generator.io.output import write_tree
 from tests.conftest import Cli, openssl_ca, self_signed_certificate
 from tests.test_fleet import BIG, big_fleet, clusterfile, tree
 
@@ -294,7 +295,7 @@ def test_a_new_version_or_changed_code_renders_every_cluster(
     template = package.parent / "templates" / "serviceaccount.yaml.j2"
     template.write_text(template.read_text() + "\n")
     assert runs() == ALL
-    code = package / "context.py"
+    code = package / "plan" / "context.py"
     code.write_text(code.read_text() + "\n")
     assert runs() == ALL
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.pipeline import Request, run
+from generator.app.pipeline import Request, run
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -73,7 +73,7 @@ def test_wheel_holds_the_package_and_its_templates(installed: Installed) -> None
         names = set(archive.namelist())
     assert "generator/templates/secret.yaml.j2" in names
     assert {f"generator/templates/{name}" for name in TEMPLATES} <= names
-    assert "generator/cli.py" in names
+    assert "generator/cli/commands.py" in names
     # And compiled to Python by hatch_build.py, one module per template.
     compiled = [n for n in names if n.startswith("generator/compiled_templates/tmpl_")]
     assert len(compiled) == len(TEMPLATES)
@@ -108,7 +108,7 @@ def test_installed_script_renders_the_example_from_another_folder(
     where = call(
         installed.venv / "bin" / "python",
         "-c",
-        "import generator.render as r; print(r.templates_dir())",
+        "import generator.render.templates as r; print(r.templates_dir())",
         cwd=elsewhere,
         env=env,
     )
@@ -140,7 +140,7 @@ import jinja2
 def refuse(*args, **kwargs):
     sys.exit("a template was compiled at run time")
 jinja2.Environment.compile = refuse
-from generator.cli import main
+from generator.cli.commands import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -148,7 +148,7 @@ sys.exit(main(sys.argv[1:]))
 def test_installed_templates_are_compiled_and_render_the_checkouts_bytes(
     installed: Installed, tmp_path: Path
 ) -> None:
-    from generator.pipeline import Request, run
+    from generator.app.pipeline import Request, run
 
     args = ["--pull-namespace", "apps", "--service-account", "default", "--patch", "deploy/web"]
     out = tmp_path / "out"

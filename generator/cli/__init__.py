@@ -1,0 +1,1 @@
+"""The commands, their reports and exit codes: the only layer that prints."""
