@@ -96,7 +96,7 @@ def test_wheel_metadata_declares_the_script_and_only_runtime_dependencies(
     names = sorted(r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in requires)
     # The design's three, cryptography for --seal-cert and SOPS, and pyrage (age) for SOPS.
     assert names == ["cryptography", "jinja2", "pyrage", "pyyaml", "typer"]
-    assert "gen-secret = generator.script:run" in entry_points
+    assert "gen-secret = generator.cli.script:run" in entry_points
 
 
 def test_installed_script_renders_the_example_from_another_folder(
