@@ -105,7 +105,7 @@ def _write_tree(out_dir: Path, files: Mapping[str, Content], interrupts: Held) -
 
 def _plan(
     root_fd: int, out_dir: Path, files: Mapping[str, Content], dir_fds: dict[str, int]
-) -> tuple[Plan, dict[str, bytes]] | None:
+) -> tuple[Plan, dict[str, bytes | Streamed]] | None:
     """Check every target and decide what changes, touching nothing; None when nothing does.
 
     Every check comes first: a problem found half-way would leave files behind.
@@ -113,15 +113,15 @@ def _plan(
     manifest_found = _exists(root_fd, MANIFEST)
     previous = _read_manifest(root_fd)
     missing: dict[str, None] = {}  # folders to make, parents first
-    changed: dict[str, bytes] = {}
+    changed: dict[str, bytes | Streamed] = {}
     existed: dict[str, bool] = {}
     for rel, text in files.items():
         if isinstance(text, Kept):  # found as this run would write it (unchanged.py): listed
             continue
         parent, name = _split(rel)
-        # A fan-out file is made piece by piece (stamping.StampedText); here it is whole, for
-        # the journal's all-or-nothing write.
-        data = text.encode("utf-8") if isinstance(text, str) else b"".join(text.byte_chunks())
+        # A fan-out file is made piece by piece as it is written (stamping.StampedText): it is
+        # never held whole, here or when it is compared.
+        data = text.encode("utf-8") if isinstance(text, str) else text
         fd = _existing_dir(dir_fds, parent, out_dir, missing)
         # A folder committed to git without its hidden manifest (a fresh clone): the files
         # that say gen-secret wrote them are taken as its own.
@@ -148,7 +148,7 @@ def _apply(
     root_fd: int,
     out_dir: Path,
     plan: Plan,
-    changed: dict[str, bytes],
+    changed: dict[str, bytes | Streamed],
     dir_fds: dict[str, int],
     interrupts: Held,
 ) -> None:
@@ -323,7 +323,7 @@ def _unlink_quietly(dir_fd: int, name: str) -> None:
 
 
 def _stage_all(
-    files: Mapping[str, bytes],
+    files: Mapping[str, bytes | Streamed],
     dir_fds: dict[str, int],
     out_dir: Path,
     staged: list[tuple[int, str, str]],
@@ -337,7 +337,7 @@ def _stage_all(
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    def stage(rel: str, data: bytes) -> None:
+    def stage(rel: str, data: bytes | Streamed) -> None:
         parent, name = _split(rel)
         fd = dir_fds[parent]
         temporary = _write_temporary(fd, name, data, out_dir, rel, token)
@@ -360,7 +360,14 @@ def _stage_all(
         raise errors[0]
 
 
-def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
+def _pieces(data: bytes | Streamed) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        yield data
+    else:
+        yield from data.byte_chunks()
+
+
+def _unchanged(dir_fd: int, name: str, data: bytes | Streamed) -> bool:
     """Whether `name` is a plain 0600 file of ours, not linked elsewhere, holding `data`."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
@@ -372,11 +379,12 @@ def _unchanged(dir_fd: int, name: str, data: bytes) -> bool:
             not stat.S_ISREG(info.st_mode)
             or stat.S_IMODE(info.st_mode) != 0o600
             or info.st_nlink != 1  # a hard link planted since: replace, never keep
-            or info.st_size != len(data)
+            or info.st_size != (len(data) if isinstance(data, bytes) else data.byte_size)
         ):
             return False
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(len(data) + 1) == data
+            same = all(handle.read(len(piece)) == piece for piece in _pieces(data))
+            return same and not handle.read(1)
     finally:
         os.close(fd)
 
@@ -608,7 +616,7 @@ def _make_dir(
 
 
 def _write_temporary(
-    dir_fd: int, name: str, data: bytes, out_dir: Path, rel: str, token: str
+    dir_fd: int, name: str, data: bytes | Streamed, out_dir: Path, rel: str, token: str
 ) -> str:
     temporary = temporary_name(name, token)
     try:
@@ -623,9 +631,10 @@ def _write_temporary(
         raise GenSecretError(f"cannot write file: {exc.strerror}", str(out_dir / rel)) from None
     try:
         os.fchmod(fd, 0o600)  # whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in _pieces(data):
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
     except BaseException as exc:  # an interrupt too: never leave a password in a stray file
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)
