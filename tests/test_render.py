@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from generator.errors import GenSecretError
 from generator.render.gitops import GitOpsSpec, gitops_objects
 from generator.render.nodefiles import RegistryHost
 from generator.render.templates import check_reads_back, yaml_quote
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Cli, decode_data
 
 EXPECTED = {"a": "x", "b": ["1", "true"]}
 
@@ -176,3 +177,15 @@ def test_a_failed_read_back_names_the_object_the_field_and_both_values_masked() 
             [{**account, "metadata": {"namespace": "yes"}}],
         )
     assert "metadata.namespace: wanted 'yes', read True" in str(caught.value)
+
+
+def test_base64_that_spells_a_number_is_quoted_and_reads_back(cli: Cli) -> None:
+    # base64 of "Ӎ4" is 0400, which YAML would read as the number 256 unquoted.
+    assert base64.b64encode("Ӎ4".encode()) == b"0400"
+    result = cli(
+        "render", str(FIXTURES / "ha-auth-multidoc.yaml"), "--password-stdin", stdin="Ӎ4\n".encode()
+    )
+    assert result.code == 0, result.err
+    (secret,) = yaml.safe_load_all(result.out)
+    assert '  password: "0400"\n' in result.out
+    assert decode_data(secret)["password"] == "Ӎ4".encode()

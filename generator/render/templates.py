@@ -81,8 +81,16 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     env.filters["sv"] = sops_value
     env.filters["toml"] = toml_quote
     # Empty bytes must render as "", not as nothing: `password:` alone would read back as null.
-    env.filters["b64"] = lambda raw: base64.b64encode(raw).decode("ascii") or '""'
+    # Base64 can spell what YAML reads as a number (`0400`, `1e10`): such a value is quoted.
+    env.filters["b64"] = _base64_scalar
     return env
+
+
+def _base64_scalar(raw: bytes) -> str:
+    """Base64 as a plain scalar, quoted only when YAML would read it as something else: `""`
+    for empty bytes, `"0400"` where the letters happen to spell a number."""
+    text = base64.b64encode(raw).decode("ascii")
+    return text if text and _resolves_to_str(text) else f'"{text}"'
 
 
 def _resolves_to_str(text: str) -> bool:
