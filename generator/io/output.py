@@ -730,14 +730,21 @@ def read_previous(out_dir: Path, wanted: Callable[[str], bool], limit: int) -> d
     return found
 
 
+def _open_parents(fd: int, parents: list[str], opened: list[int]) -> int:
+    """The folder that holds a file below `fd`, each step opened without following a link;
+    every descriptor opened goes into `opened`, for the caller to close."""
+    for part in parents:
+        fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        opened.append(fd)
+    return fd
+
+
 def _read_below(root_fd: int, rel: str, limit: int) -> bytes | None:
     *parents, name = PurePosixPath(rel).parts
     opened: list[int] = []
     fd = root_fd
     try:
-        for part in parents:
-            fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            opened.append(fd)
+        fd = _open_parents(fd, parents, opened)
         file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
         with os.fdopen(file_fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
@@ -795,9 +802,7 @@ def _read_at(root_fd: int, rel: str, out_dir: Path) -> bytes | None:
     opened: list[int] = []
     fd = root_fd
     try:
-        for part in parents:
-            fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            opened.append(fd)
+        fd = _open_parents(fd, parents, opened)
         file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     except FileNotFoundError:
         return None
