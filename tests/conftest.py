@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from tests.warmstart import WarmStart, start_up_environment
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -31,6 +34,11 @@ def _missing(message: str) -> NoReturn:
     if REQUIRE_TOOLS:
         pytest.fail(f"{message} (GEN_SECRET_REQUIRE_TOOLS=1 turns this skip into a failure)")
     pytest.skip(message)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: started last, one of them would keep the others' workers idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -114,6 +122,23 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     return run
 
 
+_WARM_STARTS: dict[tuple[tuple[str, str], ...], WarmStart] = {}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_warm_starts() -> Iterator[None]:
+    yield
+    for warm in _WARM_STARTS.values():
+        warm.close()
+
+
+def _warm_start(start_up: tuple[tuple[str, str], ...]) -> WarmStart:
+    """The server for runs with these start-up variables."""
+    if start_up not in _WARM_STARTS:
+        _WARM_STARTS[start_up] = WarmStart(gen_secret_script(), start_up)
+    return _WARM_STARTS[start_up]
+
+
 def run_script(
     *args: str,
     stdin: bytes = b"",
@@ -124,10 +149,18 @@ def run_script(
 ) -> Run:
     """Run the installed console script as a user would, with a timeout.
 
+    In a process of its own, forked from one that has already imported it (tests/warmstart.py
+    says when that is the same as a fresh start, and falls back to one otherwise;
+    GEN_SECRET_TESTS_COLD=1 starts every run afresh).
+
     `prefix` runs it under another command, e.g. `setpriv` to drop root's file-access override.
     """
     if env is not None and "XDG_CACHE_HOME" not in env:  # the tests' fingerprint key, always
         env = {**env, "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
+    if not prefix and os.environ.get("GEN_SECRET_TESTS_COLD") != "1":
+        warm = _warm_start(start_up_environment(os.environ if env is None else env))
+        code, out, err = warm.run(args, stdin, cwd, env, timeout)
+        return Run(code, out.decode(), err.decode())
     proc = subprocess.run(
         [*prefix, gen_secret_script(), *args],
         input=stdin,
@@ -143,10 +176,20 @@ def run_script(
 K8S_VERSION = "1.32.0"  # the machine image's kubectl
 
 
+@functools.cache
+def _kubernetes_validate() -> Any:
+    """kubernetes-validate, reading each schema file once: it parses the JSON (megabytes of
+    definitions) on every call otherwise, and the schemas do not change during a run."""
+    import kubernetes_validate
+    import kubernetes_validate.utils as utils
+
+    utils.schema_contents = functools.cache(utils.schema_contents)
+    return kubernetes_validate
+
+
 def assert_valid(document: dict[str, object]) -> None:
     """Strict OpenAPI validation; a failure names the field and rule, never the values."""
-    import kubernetes_validate
-
+    kubernetes_validate = _kubernetes_validate()
     try:
         kubernetes_validate.validate(document, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:
