@@ -22,13 +22,26 @@ def crash(command: list[str], cwd: Path) -> str:
     proc = subprocess.Popen(
         [*UNLIMITED, *command], cwd=cwd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
-    time.sleep(1.5)  # started, the Clusterfile read, waiting for the password on stdin
-    assert proc.poll() is None, "the process ended before it was signalled"
+    reading_stdin(proc)  # started, the Clusterfile read, waiting for the password on stdin
     limits = Path(f"/proc/{proc.pid}/limits").read_text()
     proc.send_signal(signal.SIGSEGV)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGSEGV
     return limits
+
+
+def reading_stdin(proc: subprocess.Popen[bytes]) -> None:
+    """Wait until `proc` blocks in read(0, ...): its /proc/PID/syscall starts "0 0x0 "."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the process ended before it was signalled"
+        try:
+            if Path(f"/proc/{proc.pid}/syscall").read_text().startswith("0 0x0 "):
+                return
+        except OSError:  # not readable yet, or no such file on this kernel
+            pass
+        time.sleep(0.01)
+    pytest.fail("the process never waited to read its stdin")
 
 
 def test_no_core_file_after_sigsegv(tmp_path: Path) -> None:
