@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email.parser
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -54,8 +56,26 @@ def clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """`pip wheel .`, then a new venv with only that wheel and its dependencies from the index."""
-    base = tmp_path_factory.mktemp("wheel")
+    """`pip wheel .`, then a new venv with only that wheel and its dependencies from the index.
+
+    Once a run: parallel workers share the folder above their own temporary ones, and the
+    first to take the lock builds while the others wait for it."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    base = shared / "wheel"
+    with open(shared / "wheel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "done").exists():
+            shutil.rmtree(base, ignore_errors=True)  # a build that failed part way
+            base.mkdir()
+            _build_and_install(base)
+            (base / "done").touch()
+    (wheel,) = (base / "dist").glob("gen_secret-*.whl")
+    return Installed(wheel, base / "venv")
+
+
+def _build_and_install(base: Path) -> None:
     dist = base / "dist"
     env = clean_env()
     call(
@@ -63,9 +83,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     )
     (wheel,) = dist.glob("gen_secret-*.whl")
     venv = base / "venv"
-    call(sys.executable, "-m", "venv", venv, cwd=base, env=env)
-    call(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=base, env=env)
-    return Installed(wheel, venv)
+    # Without a pip of its own (ensurepip takes seconds): this pip installs into it. And no
+    # bytecode compiled ahead of time, which is pip's work, not the wheel's.
+    call(sys.executable, "-m", "venv", "--without-pip", venv, cwd=base, env=env)
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile"]
+    call(*pip, wheel, cwd=base, env=env)
 
 
 def test_wheel_holds_the_package_and_its_templates(installed: Installed) -> None:
