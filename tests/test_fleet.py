@@ -274,6 +274,7 @@ def signal_runs(
             assert tree(out) == tree(tmp_path / "whole"), moment
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Path) -> None:
     def ctrl_c_twice(proc: subprocess.Popen[bytes]) -> None:
         # A terminal sends SIGINT to the whole group; impatient users press it twice.
@@ -285,11 +286,13 @@ def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Pat
     signal_runs(tmp_path, ctrl_c_twice)
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Path) -> None:
     # What a CI runner or kubelet sends to cancel: to the main process only.
     signal_runs(tmp_path, lambda proc: proc.send_signal(signal.SIGTERM))
 
 
+@pytest.mark.slow
 def test_a_closed_terminal_during_a_large_fleet_leaves_no_file_and_no_process(
     tmp_path: Path,
 ) -> None:
