@@ -404,9 +404,9 @@ def readme_tables() -> dict[str, list[tuple[str, str]]]:
 
 
 def commands() -> list[str]:
-    from generator.cli.commands import _command_name, app
+    from generator.cli.app import _command_name, typer_app
 
-    return [_command_name(c) for c in app.registered_commands]
+    return [_command_name(c) for c in typer_app().registered_commands]
 
 
 def test_every_command_has_an_exit_code_table() -> None:

@@ -4,19 +4,16 @@
 # start, and string annotations cost it an eval apiece, 4 ms of a 170 ms run (issue 7).
 
 import contextlib
-import io
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from generator import __version__
 from generator.cli import exitcodes, formats
 from generator.cli.options import (
     AliasOption,
@@ -69,7 +66,7 @@ from generator.cli.shared import (
     write_stdout,
 )
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE, STDIN, Scope
-from generator.errors import GenSecretError, InternalError, UsageError
+from generator.errors import GenSecretError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -77,39 +74,13 @@ if TYPE_CHECKING:
     from generator.app import pipeline
     from generator.io import inputs
 
-_SETTINGS: dict[str, Any] = {
-    "name": "gen-secret",
-    "no_args_is_help": True,
-    "pretty_exceptions_enable": False,
-    "context_settings": {"help_option_names": ["-h", "--help"]},
-}
-app = typer.Typer(add_completion=True, **_SETTINGS)
+# This module's commands; cli/app.py puts them in gen-secret's app.
+commands = typer.Typer()
 
 PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
 
 
-def _version(value: bool) -> None:
-    if value:
-        write_stdout(f"gen-secret {__version__}\n")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Render a sealer cluster's registry Secret from its Clusterfile, and explain it.
-
-    Example: gen-secret render Clusterfile | kubectl apply -f -
-    """
-
-
-@app.command(
+@commands.command(
     epilog=exitcodes.epilog(
         "render", "gen-secret render Clusterfile --pull-namespace apps --out prod/"
     ),
@@ -209,7 +180,7 @@ def render(
         say("", f"wrote {clusters}{count} files to {out} in {time.monotonic() - started:.1f}s")
 
 
-@app.command(
+@commands.command(
     "check",
     epilog=exitcodes.epilog("check", "gen-secret check Clusterfile --out prod/"),
 )
@@ -525,7 +496,7 @@ def render_all(
     return found, results, files
 
 
-@app.command("inspect", epilog=exitcodes.epilog("inspect"))
+@commands.command("inspect", epilog=exitcodes.epilog("inspect"))
 def inspect_command(
     clusterfile: ClusterfileArg = None,
     cluster: ClusterOption = None,
@@ -576,7 +547,7 @@ def inspect_command(
         write_stdout(report.inspect_text(summary))
 
 
-@app.command("match", epilog=exitcodes.epilog("match"))
+@commands.command("match", epilog=exitcodes.epilog("match"))
 def match_command(
     clusterfile: ClusterfileArg = None,
     cluster: ClusterOption = None,
@@ -676,114 +647,3 @@ def _stderr_console() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def _without_values(message: str) -> str:
-    """typer's usage errors quote what was typed; that may be a password put in the wrong place."""
-    import re
-
-    message = re.sub(r"(unexpected extra argument(?:s|\(s\))?) \(.*\)", r"\1; see --help", message)
-    return re.sub(r"^(Invalid value for '[^']+': )'[^']*'", r"\1the value", message)
-
-
-def _app_for(argv: list[str]) -> typer.Typer:
-    """The app with only the command this run names, when it names one.
-
-    typer builds every option of every command before parsing; one command's worth saves a
-    few milliseconds of each start. The root (`--help`, completion) still gets them all.
-    """
-    wanted = [c for c in app.registered_commands if argv[:1] == [_command_name(c)]]
-    if not wanted:
-        return app
-    single = typer.Typer(add_completion=False, **_SETTINGS)
-    single.registered_callback = app.registered_callback
-    single.registered_commands = wanted
-    return single
-
-
-def _command_name(command: typer.models.CommandInfo) -> str:
-    return command.name or (command.callback.__name__ if command.callback else "")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point: every error a user can cause becomes one line and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
-    from generator.io.streams import ReaderLeft
-
-    try:
-        utf8_stdio()
-        command = typer.main.get_command(_app_for(args))
-        result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
-    except ReaderLeft:
-        return 1  # `| head`: the reader left on purpose; nothing to say about it
-    except GenSecretError as exc:
-        say("error", str(exc))
-        return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
-    except typer.TyperException as exc:
-        # typer's own usage errors (unknown option, bad value): exit code 2, one line.
-        message = _without_values(" ".join(exc.format_message().split()))
-        say("error", message or "invalid usage; see --help")
-        return exitcodes.failure_code(args[0] if args else None, exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        say("error", "interrupted")
-        return 130
-    except Exception as exc:
-        # A bug, not a user's mistake: name its type only, since its text may quote input.
-        if os.environ.get("GEN_SECRET_DEBUG") == "1":
-            import traceback
-
-            traceback.print_exc()
-        say("error", str(InternalError(type(exc).__name__)))
-        return InternalError.exit_code
-    if result == 130:  # typer turns a KeyboardInterrupt into exit code 130, silently
-        say("error", "interrupted")
-    return result if isinstance(result, int) else 0
-
-
-def utf8_stdio() -> None:
-    """UTF-8 on stdout and stderr whatever the locale: YAML and JSON are UTF-8, and a
-    non-ASCII name must not crash a C-locale CI job or come out as \\udcXX escapes."""
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
-            # surrogateescape: a file name's undecodable bytes go out as the bytes they were.
-            stream.reconfigure(encoding="utf-8", errors="surrogateescape")
-
-
-def run() -> NoReturn:
-    """The console script: main(), then an exit that skips the interpreter's teardown.
-
-    By the time main() returns, every --out file is synced and closed and the fleet's
-    processes and threads are joined; what is left is to flush stdout and stderr. Tearing
-    down the ~450 loaded modules took 15 ms of a 135 ms run (issue 7), and none is ours.
-    """
-    from generator.io.interrupts import leave
-
-    # From here Ctrl-C is a KeyboardInterrupt again, which main() reports (and write_tree holds
-    # until it is safe); once main() returns there is nothing left to undo. A SIGINT ignored
-    # from the start (a background job) stays ignored.
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if not ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        code = main()
-    except KeyboardInterrupt:  # one that landed as main() returned
-        code = 130
-    finally:
-        if not ignored:
-            signal.signal(signal.SIGINT, leave)
-    from generator.io.streams import ReaderLeft, stderr_lost, stdout_error
-
-    try:
-        sys.stdout.flush()
-    except ReaderLeft:
-        code = code or 1  # the reader left (`| head`), as in main()
-    except (GenSecretError, OSError, ValueError) as exc:  # a full disk, a closed stdout
-        if code == 0:  # else main() has reported it, or something before it
-            error = stdout_error(exc) if isinstance(exc, OSError) else exc
-            say("error", str(error))
-            code = 1
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.flush()
-    if stderr_lost() and code == 0:
-        code = 1
-    os._exit(code)
