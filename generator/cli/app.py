@@ -24,7 +24,7 @@ from generator.errors import GenSecretError, InternalError
 COMMANDS = {
     "render": "generator.cli.commands",
     "check": "generator.cli.commands",
-    "inspect": "generator.cli.commands",
+    "inspect": "generator.cli.cmd_inspect",
     "match": "generator.cli.commands",
 }
 
