@@ -25,7 +25,7 @@ COMMANDS = {
     "render": "generator.cli.commands",
     "check": "generator.cli.commands",
     "inspect": "generator.cli.cmd_inspect",
-    "match": "generator.cli.commands",
+    "match": "generator.cli.cmd_match",
 }
 
 _SETTINGS: dict[str, Any] = {
