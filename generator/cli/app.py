@@ -23,7 +23,7 @@ from generator.errors import GenSecretError, InternalError
 # names one loads only its module (see typer_app).
 COMMANDS = {
     "render": "generator.cli.commands",
-    "check": "generator.cli.commands",
+    "check": "generator.cli.cmd_check",
     "inspect": "generator.cli.cmd_inspect",
     "match": "generator.cli.cmd_match",
 }
