@@ -22,7 +22,7 @@ from generator.errors import GenSecretError, InternalError
 # The commands, in the order --help lists them, and the module that holds each: a run that
 # names one loads only its module (see typer_app).
 COMMANDS = {
-    "render": "generator.cli.commands",
+    "render": "generator.cli.cmd_render",
     "check": "generator.cli.cmd_check",
     "inspect": "generator.cli.cmd_inspect",
     "match": "generator.cli.cmd_match",

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from generator.cli import exitcodes, formats
-from generator.cli.commands import RenderArgs, render_all
+from generator.cli.cmd_render import RenderArgs, render_all
 from generator.cli.options import (
     AliasOption,
     CaFileOption,

@@ -1,4 +1,4 @@
-"""The command line: parse options, call the core, report one line per problem."""
+"""gen-secret render: the Secret as YAML on stdout or files in a folder; what check compares."""
 
 # No `from __future__ import annotations` here: typer reads every option's annotation at each
 # start, and string annotations cost it an eval apiece, 4 ms of a 170 ms run (issue 7).
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from generator.app import pipeline
     from generator.io import inputs
 
-# This module's commands; cli/app.py puts them in gen-secret's app.
+# This module's command; cli/app.py puts it in gen-secret's app.
 commands = typer.Typer()
 
 PROGRESS_MIN = 20  # fewer clusters than this render faster than a bar can draw
