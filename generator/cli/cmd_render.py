@@ -355,7 +355,9 @@ def render_all(
                 recover(Path(args.out))
                 results, files = render_fleet(found.files, request, Path(args.out), advance)
             else:
-                rendered = pipeline.run_fleet(found.files, request, advance)
+                from generator.fleet.pool import run_fleet
+
+                rendered = run_fleet(found.files, request, advance)
                 results = dict(rendered)
                 files = {
                     f"{n}/{rel}": t
