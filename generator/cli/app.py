@@ -75,15 +75,9 @@ def typer_app(argv: Sequence[str] = ()) -> typer.Typer:
     app = typer.Typer(add_completion=len(names) > 1, **_SETTINGS)
     app.callback()(_root)
     for name in names:
-        commands: typer.Typer = importlib.import_module(COMMANDS[name]).commands
-        app.registered_commands += [
-            c for c in commands.registered_commands if _command_name(c) == name
-        ]
+        module = importlib.import_module(COMMANDS[name])
+        app.registered_commands += module.commands.registered_commands
     return app
-
-
-def _command_name(command: typer.models.CommandInfo) -> str:
-    return command.name or (command.callback.__name__ if command.callback else "")
 
 
 def main(argv: list[str] | None = None) -> int:
