@@ -6,12 +6,12 @@
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from generator.cli import exitcodes, formats
-from generator.cli.cmd_render import RenderArgs, render_all
+from generator.cli.cmd_render import RenderArgs, render_inputs, render_request, report_results
 from generator.cli.options import (
     AliasOption,
     CaFileOption,
@@ -55,6 +55,10 @@ from generator.cli.shared import (
 )
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.errors import GenSecretError, UsageError
+
+if TYPE_CHECKING:
+    from generator.app import pipeline
+    from generator.render.drift import Drift
 
 # This module's command; cli/app.py puts it in gen-secret's app.
 commands = typer.Typer()
@@ -124,41 +128,16 @@ def check_command(
         raise UsageError("check needs --out DIR, the folder to compare with")
     try:
         # check's -o is how it reports; it compares what render writes by default, YAML.
-        _, results, files = render_all(RenderArgs.of({**locals(), "output": "yaml"}))
-        from generator.cli import report
-        from generator.io.output import LINK, read_tree, recover
-        from generator.render import drift
-
-        # A fan-out file is made piece by piece (stamping.StampedText); compared whole here.
-        files = {k: v if isinstance(v, str) else "".join(v.chunks()) for k, v in files.items()}
-        # A write killed half-way is finished or undone first: compare a whole folder.
-        recover(Path(out))
-        tree = read_tree(Path(out), files)
-        # A fleet render's fingerprints (unchanged.py) are its own bookkeeping, not output.
-        from generator.fleet.unchanged import FINGERPRINTS
-
-        tree = replace(
-            tree,
-            files={k: v for k, v in tree.files.items() if k != FINGERPRINTS},
-            listed=tree.listed - {FINGERPRINTS},
-        )
-        shown_as = out if out.endswith("/") else f"{out}/"
-        fleet = len(results) > 1 or "" not in results
-        # With the identity, render keeps every SOPS file it could open and that holds the
-        # same values: one it wrote anew changed.
-        identity = any(os.environ.get(v) for v in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"))
-        found = drift.compare(
-            files,
-            tree.files,
-            tree.listed,
-            fleet=fleet,
-            shown_as=shown_as,
-            link=LINK,
-            sops_identity=identity,
-        )
+        inputs, request, gitops_spec = render_request(RenderArgs.of({**locals(), "output": "yaml"}))
+        results, files = render_inputs(inputs, request, gitops_spec, out)
+        report_results(inputs, results)
+        found = compare_folder(out, results, files)
     except GenSecretError as exc:
         exc.exit_code = 2  # diff's code for trouble: never taken for "it differs"
         raise
+    from generator.cli import report
+    from generator.render import drift
+
     if output_format == "json":
         write_stdout(report.to_json(drift.as_dict(found, out)))
     else:
@@ -167,3 +146,39 @@ def check_command(
         say("", line)
     if found.differs:
         raise typer.Exit(1)
+
+
+def compare_folder(
+    out: str, results: dict[str, "pipeline.Result | pipeline.Skipped"], files: dict[str, Any]
+) -> "Drift":
+    """How the folder render wrote differs from what it would write now, by file."""
+    from generator.io.output import LINK, read_tree, recover
+    from generator.render import drift
+
+    # A fan-out file is made piece by piece (stamping.StampedText); compared whole here.
+    files = {k: v if isinstance(v, str) else "".join(v.chunks()) for k, v in files.items()}
+    # A write killed half-way is finished or undone first: compare a whole folder.
+    recover(Path(out))
+    tree = read_tree(Path(out), files)
+    # A fleet render's fingerprints (unchanged.py) are its own bookkeeping, not output.
+    from generator.fleet.unchanged import FINGERPRINTS
+
+    tree = replace(
+        tree,
+        files={k: v for k, v in tree.files.items() if k != FINGERPRINTS},
+        listed=tree.listed - {FINGERPRINTS},
+    )
+    shown_as = out if out.endswith("/") else f"{out}/"
+    fleet = len(results) > 1 or "" not in results
+    # With the identity, render keeps every SOPS file it could open and that holds the
+    # same values: one it wrote anew changed.
+    identity = any(os.environ.get(v) for v in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"))
+    return drift.compare(
+        files,
+        tree.files,
+        tree.listed,
+        fleet=fleet,
+        shown_as=shown_as,
+        link=LINK,
+        sops_identity=identity,
+    )

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 
     from generator.app import pipeline
     from generator.io import inputs
+    from generator.render.gitops import GitOpsSpec
 
 # This module's command; cli/app.py puts it in gen-secret's app.
 commands = typer.Typer()
@@ -142,7 +143,10 @@ def render(
     from generator.app import pipeline
 
     started = time.monotonic()
-    found, results, files = render_all(RenderArgs.of(locals()), skip_unchanged=True)
+    args = RenderArgs.of(locals())
+    found, request, gitops_spec = render_request(args)
+    results, files = render_inputs(found, request, gitops_spec, out, skip_unchanged=True)
+    report_results(found, results)
     if out is None:
         (single,) = results.values()
         if isinstance(single, pipeline.Result):
@@ -150,8 +154,7 @@ def render(
         return
     from generator.io.output import git_work_tree, write_tree
 
-    use_sops = sops or bool(sops_age) or sops_config is not None
-    repository = git_work_tree(Path(out)) if seal_cert is None and not use_sops else None
+    repository = git_work_tree(Path(out)) if seal_cert is None and not args.use_sops else None
     if repository is not None:
         say(
             "warning",
@@ -223,53 +226,22 @@ class RenderArgs:
         """From a command's parameters, by name."""
         return cls(**{f.name: values[f.name] for f in fields(cls)})
 
+    @property
+    def use_sops(self) -> bool:
+        """Secrets as SOPS files: --sops, or what implies it."""
+        return self.sops or bool(self.sops_age) or self.sops_config is not None
 
-def render_all(
-    args: RenderArgs, *, skip_unchanged: bool = False
-) -> tuple["inputs.Inputs", dict[str, "pipeline.Result | pipeline.Skipped"], dict[str, Any]]:
-    """Check the options, read every input and render: what `render` writes, `check` compares.
 
-    Returns the inputs, the results by cluster name ("" for one Clusterfile) and the files by
-    path under --out; notes and warnings are already on stderr.
-    """
+def render_request(
+    args: RenderArgs,
+) -> tuple["inputs.Inputs", "pipeline.Request", "GitOpsSpec | None"]:
+    """Check the options and read every input: the Clusterfiles, the request to render them
+    with, and the GitOps wiring if asked for; render and check alike."""
     from generator.app import pipeline
     from generator.io import inputs  # imported here: keeps `--help` and `--version` fast
 
     output_format = formats.render_format(args.output)
-    stdin_users = [
-        flag
-        for flag, used in (
-            ("CLUSTERFILE -", STDIN in (args.clusterfiles or ())),
-            ("--password-stdin", args.password_stdin),
-            ("--previous-password-stdin", args.previous_password_stdin),
-            ("--pull-namespaces-from -", args.pull_namespaces_from == STDIN),
-            ("--merge-auths -", STDIN in (args.merge_auths or ())),
-            ("--cluster-state -", STDIN in (args.cluster_state or ())),
-        )
-        if used
-    ]
-    check_stdin(stdin_users, args.password_file)
-    if args.seal_scope is not None and args.seal_cert is None:
-        raise UsageError("--seal-scope needs --seal-cert")
-    use_sops = args.sops or bool(args.sops_age) or args.sops_config is not None
-    if use_sops and args.seal_cert is not None:
-        raise UsageError("--seal-cert writes SealedSecrets and --sops SOPS files: choose one")
-    if args.sops_age and args.sops_config is not None:
-        raise UsageError("--sops-age gives the recipients and --sops-config a rule: choose one")
-    if args.out == "":
-        raise UsageError("--out needs a folder name (use --out . for the current folder)")
-    if args.patch and args.out is None:
-        raise UsageError("--patch writes patch files, so it needs --out DIR")
-    targets = (
-        args.pull_namespace or args.pull_namespaces_from or args.namespace_selector is not None
-    )
-    if (args.service_account or args.keep_pull_secret or args.cluster_state) and not targets:
-        raise UsageError(
-            "--service-account, --keep-pull-secret and --cluster-state need a --pull-namespace, "
-            "--pull-namespaces-from or --namespace-selector"
-        )
-    if args.node_files and args.out is None:
-        raise UsageError("--node-files writes files, so it needs --out DIR")
+    check_render_options(args)
     gitops_spec = None
     wired = args.gitops or args.gitops_repo or args.gitops_path  # the module loads only if asked
     if wired or (args.gitops_source, args.gitops_revision) != ("flux-system", "HEAD"):
@@ -286,7 +258,7 @@ def render_all(
             work_tree=repository_of(Path(args.out)) if args.gitops and args.out else None,
             name=args.name,
             namespace=args.namespace,
-            sops_decryption=use_sops,
+            sops_decryption=args.use_sops,
         )
     found = inputs.read_clusterfiles(list(args.clusterfiles or ()))
     if found.is_fleet and args.out is None:
@@ -305,7 +277,7 @@ def render_all(
     if args.pull_namespaces_from is not None:
         namespace_lists = (inputs.read_text(args.pull_namespaces_from),)
     settings = None
-    if use_sops:
+    if args.use_sops:
         from generator.app.sopsinputs import sops_settings
 
         settings = sops_settings(args.sops_age or [], args.sops_config, args.out, dict(os.environ))
@@ -341,19 +313,35 @@ def render_all(
             args.merge_auths_override,
         ),
     )
+    return found, request, gitops_spec
+
+
+def render_inputs(
+    found: "inputs.Inputs",
+    request: "pipeline.Request",
+    gitops_spec: "GitOpsSpec | None",
+    out: str | None,
+    *,
+    skip_unchanged: bool = False,
+) -> tuple[dict[str, "pipeline.Result | pipeline.Skipped"], dict[str, Any]]:
+    """Render one Clusterfile, or a fleet: the results by cluster name ("" for one Clusterfile)
+    and the files by path under --out. `skip_unchanged`: a fleet's clusters whose inputs and
+    files in `out` did not change are not rendered again."""
+    from generator.app import pipeline
+
     results: dict[str, pipeline.Result | pipeline.Skipped]
     files: dict[str, Any]
     if found.is_fleet:
         with progress(len(found.files)) as advance:
-            if skip_unchanged and args.out is not None:
+            if skip_unchanged and out is not None:
                 from generator.fleet.unchanged import (
                     render_fleet,  # skips clusters that did not change
                 )
                 from generator.io.output import recover
 
                 # The skip reads the folder: a write killed half-way is settled first.
-                recover(Path(args.out))
-                results, files = render_fleet(found.files, request, Path(args.out), advance)
+                recover(Path(out))
+                results, files = render_fleet(found.files, request, Path(out), advance)
             else:
                 from generator.fleet.pool import run_fleet
 
@@ -366,11 +354,22 @@ def render_all(
                     for rel, t in r.files.items()
                 }
         if gitops_spec is not None:
-            files.update(wiring.render_gitops(gitops_spec, list(results)))
+            from generator.render.gitops import render_gitops
+
+            files.update(render_gitops(gitops_spec, list(results)))
     else:
         ((source, data),) = found.files
         single = pipeline.run(data, source, request)
         results, files = {"": single}, dict(single.files)
+    return results, files
+
+
+def report_results(
+    found: "inputs.Inputs", results: dict[str, "pipeline.Result | pipeline.Skipped"]
+) -> None:
+    """Each cluster's notes and warnings on stderr, and what a terminal hears once for all."""
+    from generator.app import pipeline
+
     for result in results.values():
         prefix = f"{result.source}: " if found.is_fleet else ""
         for line in result.notes:
@@ -383,7 +382,43 @@ def render_all(
     terminal_notes(
         [r.context.terminal_notes for r in results.values() if isinstance(r, pipeline.Result)]
     )
-    return found, results, files
+
+
+def check_render_options(args: RenderArgs) -> None:
+    """The options render and check take that cannot go together, or need another."""
+    stdin_users = [
+        flag
+        for flag, used in (
+            ("CLUSTERFILE -", STDIN in (args.clusterfiles or ())),
+            ("--password-stdin", args.password_stdin),
+            ("--previous-password-stdin", args.previous_password_stdin),
+            ("--pull-namespaces-from -", args.pull_namespaces_from == STDIN),
+            ("--merge-auths -", STDIN in (args.merge_auths or ())),
+            ("--cluster-state -", STDIN in (args.cluster_state or ())),
+        )
+        if used
+    ]
+    check_stdin(stdin_users, args.password_file)
+    if args.seal_scope is not None and args.seal_cert is None:
+        raise UsageError("--seal-scope needs --seal-cert")
+    if args.use_sops and args.seal_cert is not None:
+        raise UsageError("--seal-cert writes SealedSecrets and --sops SOPS files: choose one")
+    if args.sops_age and args.sops_config is not None:
+        raise UsageError("--sops-age gives the recipients and --sops-config a rule: choose one")
+    if args.out == "":
+        raise UsageError("--out needs a folder name (use --out . for the current folder)")
+    if args.patch and args.out is None:
+        raise UsageError("--patch writes patch files, so it needs --out DIR")
+    targets = (
+        args.pull_namespace or args.pull_namespaces_from or args.namespace_selector is not None
+    )
+    if (args.service_account or args.keep_pull_secret or args.cluster_state) and not targets:
+        raise UsageError(
+            "--service-account, --keep-pull-secret and --cluster-state need a --pull-namespace, "
+            "--pull-namespaces-from or --namespace-selector"
+        )
+    if args.node_files and args.out is None:
+        raise UsageError("--node-files writes files, so it needs --out DIR")
 
 
 def check_fleet_password(fleet: bool, given: bool, for_all: bool) -> None:
