@@ -49,10 +49,7 @@ from generator.cli.options import (
     UsernameOption,
     output_option,
 )
-from generator.cli.shared import (
-    say,
-    write_stdout,
-)
+from generator.cli.shared import say, write_stdout
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.errors import GenSecretError, UsageError
 

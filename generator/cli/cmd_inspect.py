@@ -26,13 +26,7 @@ from generator.cli.options import (
     UsernameOption,
     output_option,
 )
-from generator.cli.shared import (
-    RequestArgs,
-    read_request,
-    say,
-    terminal_notes,
-    write_stdout,
-)
+from generator.cli.shared import RequestArgs, read_request, say, terminal_notes, write_stdout
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 
 # This module's command; cli/app.py puts it in gen-secret's app.

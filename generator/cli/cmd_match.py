@@ -25,12 +25,7 @@ from generator.cli.options import (
     UsernameOption,
     output_option,
 )
-from generator.cli.shared import (
-    RequestArgs,
-    read_request,
-    say,
-    write_stdout,
-)
+from generator.cli.shared import RequestArgs, read_request, say, write_stdout
 from generator.defaults import DEFAULT_NAME, DEFAULT_NAMESPACE
 from generator.errors import UsageError
 
