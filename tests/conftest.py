@@ -109,7 +109,7 @@ Cli = Callable[..., Run]
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     """Run `gen-secret ARGS` in-process through the real entry point, with optional stdin."""
-    from generator.cli.commands import main
+    from generator.cli.app import main
 
     def run(*args: str, stdin: bytes = b"") -> Run:
         import io

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator.cli.commands import app
+from generator.cli.app import typer_app
 from generator.errors import GenSecretError
 from tests.conftest import (
     FIXTURES,
@@ -89,7 +89,7 @@ def clusterfile(
 
 
 def test_runner_help_offers_no_password_value_option() -> None:
-    result = CliRunner().invoke(app, ["render", "--help"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(typer_app(), ["render", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for option in ("--password-stdin", "--password-file", "--username", "--ca-file", "--out"):
         assert option in result.stdout
@@ -100,7 +100,7 @@ def test_runner_help_offers_no_password_value_option() -> None:
 
 def test_runner_renders_a_file(tmp_path: Path) -> None:
     path = clusterfile(tmp_path)
-    result = CliRunner().invoke(app, ["render", str(path)])
+    result = CliRunner().invoke(typer_app(), ["render", str(path)])
     assert result.exit_code == 0
     assert data_of(result.stdout)["url"] == f"{DOMAIN}:5000".encode()
     # No credentials is sealer's default: a note for a terminal, nothing in a pipeline.
@@ -109,7 +109,7 @@ def test_runner_renders_a_file(tmp_path: Path) -> None:
 
 def test_runner_core_raises_and_does_not_print(tmp_path: Path) -> None:
     # Only `main` turns errors into one line; the command itself raises GenSecretError.
-    result = CliRunner().invoke(app, ["render", str(tmp_path / "missing")])
+    result = CliRunner().invoke(typer_app(), ["render", str(tmp_path / "missing")])
     assert isinstance(result.exception, GenSecretError)
     assert result.stdout == ""
 
@@ -117,7 +117,7 @@ def test_runner_core_raises_and_does_not_print(tmp_path: Path) -> None:
 def test_runner_version() -> None:
     from generator import __version__
 
-    result = CliRunner().invoke(app, ["--version"])
+    result = CliRunner().invoke(typer_app(), ["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"gen-secret {__version__}\n"
 
@@ -600,7 +600,7 @@ def test_a_render_with_a_ca_does_not_load_cryptography(tmp_path: Path) -> None:
     openssl_ca(tmp_path / "key.pem", ca)
     probe = (
         "import contextlib, io, sys\n"
-        "from generator.cli.commands import main\n"
+        "from generator.cli.app import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
         f"    code = main(['render', {str(clusterfile(tmp_path))!r}, '--ca-file', {str(ca)!r}])\n"
         "loaded = any(m.startswith('cryptography') for m in sys.modules)\n"

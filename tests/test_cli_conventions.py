@@ -404,9 +404,10 @@ def readme_tables() -> dict[str, list[tuple[str, str]]]:
 
 
 def commands() -> list[str]:
-    from generator.cli.commands import _command_name, app
+    from generator.cli.app import typer_app
 
-    return [_command_name(c) for c in app.registered_commands]
+    registered = typer_app().registered_commands
+    return [c.name or (c.callback.__name__ if c.callback else "") for c in registered]
 
 
 def test_every_command_has_an_exit_code_table() -> None:

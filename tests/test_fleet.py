@@ -142,7 +142,8 @@ def test_other_tools_clusters_in_a_folder_are_not_sealer_clusters(cli: Cli, tmp_
 
 
 def test_a_fleet_never_takes_this_machines_node_ca(tmp_path: Path) -> None:
-    from generator.app.pipeline import Request, run, run_fleet
+    from generator.app.pipeline import Request, run
+    from generator.fleet.pool import run_fleet
 
     # A CA where this machine's containerd keeps it: it belongs to this machine's cluster only.
     node_ca = tmp_path / "root/etc/containerd/certs.d/sea.hub:5000/ca.crt"
@@ -172,11 +173,12 @@ def big_fleet(folder: Path, count: int = BIG) -> list[Path]:
 
 def test_a_large_fleet_renders_as_each_cluster_would_alone(tmp_path: Path) -> None:
     from generator.app import pipeline
+    from generator.fleet import pool
 
     files = big_fleet(tmp_path)
-    assert len(files) >= pipeline._PARALLEL_FROM
+    assert len(files) >= pool._PARALLEL_FROM
     request = pipeline.Request(ca_root=tmp_path / "no-ca")
-    results = pipeline.run_fleet([(str(f), f.read_bytes()) for f in files], request)
+    results = pool.run_fleet([(str(f), f.read_bytes()) for f in files], request)
     assert list(results) == [f.stem for f in files]  # in input order
     for path in files:
         alone = pipeline.run(path.read_bytes(), str(path), request)
@@ -189,17 +191,18 @@ def test_a_large_fleet_renders_in_worker_processes(
 ) -> None:
 
     from generator.app import pipeline
+    from generator.fleet import pool
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core here: a large fleet renders in this process")
-    render_one = pipeline._render_one
+    render_one = pool._render_one
 
     def tagged(*args: Any) -> pipeline.Result:
         return replace(render_one(*args), notes=(str(os.getpid()),))
 
-    monkeypatch.setattr(pipeline, "_render_one", tagged)
+    monkeypatch.setattr(pool, "_render_one", tagged)
     files = big_fleet(tmp_path)
-    results = pipeline.run_fleet([(str(f), f.read_bytes()) for f in files], pipeline.Request())
+    results = pool.run_fleet([(str(f), f.read_bytes()) for f in files], pipeline.Request())
     pids = {r.notes for r in results.values()}
     assert (str(os.getpid()),) in pids  # the first cluster, before any fork
     assert len(pids) >= 2
@@ -346,7 +349,7 @@ def test_a_terminal_sees_a_progress_bar_and_a_one_line_summary(tmp_path: Path) -
     [("max 100000\n", 1 << 16), ("100000 100000\n", 1), ("150000 100000\n", 2), ("", 1 << 16)],
 )
 def test_a_cgroup_cpu_quota_caps_the_workers(tmp_path: Path, cpu_max: str, cpus: int) -> None:
-    from generator.app.pipeline import _cpu_quota
+    from generator.fleet.pool import _cpu_quota
 
     (tmp_path / "cpu.max").write_text(cpu_max)
     assert _cpu_quota(tmp_path / "cpu.max") == cpus

@@ -24,9 +24,10 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from generator.app.pipeline import Request, prepare, run, run_fleet
+from generator.app.pipeline import Request, prepare, run
 from generator.app.sopsinputs import sops_settings
 from generator.errors import GenSecretError
+from generator.fleet.pool import run_fleet
 from generator.io.output import write_tree
 from generator.model import safeyaml
 from generator.model.clusterfile import read_clusterfile

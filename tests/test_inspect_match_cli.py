@@ -606,6 +606,10 @@ LAZY = (
     "generator.render.gitops",
     "generator.plan.clusterstate",
     "generator.fleet.unchanged",
+    "generator.fleet.pool",
+    "generator.cli.cmd_check",
+    "generator.cli.cmd_inspect",
+    "generator.cli.cmd_match",
     "generator.io.output",
     "cryptography",
     "pyrage",
@@ -630,30 +634,35 @@ print(" ".join(m for m in {LAZY!r} if m in sys.modules))
 
 
 def test_inspect_and_match_load_lazily() -> None:
-    assert loaded_modules("    import generator.cli.commands") == set()
-    render = f"    from generator.cli.commands import main; main(['render', {str(HA)!r}])"
+    assert loaded_modules("    import generator.cli.app") == set()
+    render = f"    from generator.cli.app import main; main(['render', {str(HA)!r}])"
     assert loaded_modules(render) == {"jinja2"}
     # JSON comes from the objects, not the templates: no Jinja.
-    as_json = (
-        f"    from generator.cli.commands import main; main(['render', {str(HA)!r}, '-o', 'json'])"
-    )
+    as_json = f"    from generator.cli.app import main; main(['render', {str(HA)!r}, '-o', 'json'])"
     assert loaded_modules(as_json) == set()
-    match = (
-        f"    from generator.cli.commands import main; main(['match', {str(HA)!r}, '-i', 'x.io/a'])"
-    )
-    assert loaded_modules(match) == {"generator.model.matching", "generator.cli.report"}
+    match = f"    from generator.cli.app import main; main(['match', {str(HA)!r}, '-i', 'x.io/a'])"
+    assert loaded_modules(match) == {
+        "generator.cli.cmd_match",
+        "generator.model.matching",
+        "generator.cli.report",
+    }
     # Not a terminal: plain text, so rich stays out even for inspect.
-    inspect = f"    from generator.cli.commands import main; main(['inspect', {str(HA)!r}])"
-    assert loaded_modules(inspect) == {"generator.plan.summary", "generator.cli.report"}
+    inspect = f"    from generator.cli.app import main; main(['inspect', {str(HA)!r}])"
+    assert loaded_modules(inspect) == {
+        "generator.cli.cmd_inspect",
+        "generator.plan.summary",
+        "generator.cli.report",
+    }
 
 
 def test_command_annotations_are_objects_so_typer_need_not_eval_them() -> None:
     # typer reads every option's annotation at each start; a string costs it an eval and a
     # compile apiece, 4 ms of a 170 ms render (issue 7). `from __future__ import annotations`
-    # in cli.py would turn them all into strings.
-    from generator.cli import commands as cli
+    # in a command's module would turn them all into strings.
+    from generator.cli.app import typer_app
 
-    infos = [*cli.app.registered_commands, cli.app.registered_callback]
+    app = typer_app()
+    infos = [*app.registered_commands, app.registered_callback]
     callbacks = [info.callback for info in infos if info is not None and info.callback]
     assert len(callbacks) == len(infos) > 1
     for callback in callbacks:

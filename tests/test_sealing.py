@@ -647,7 +647,7 @@ def test_plain_render_does_not_import_cryptography(tmp_path: Path) -> None:
     (tmp_path / "Clusterfile").write_bytes(clusterfile())
     code = (
         "import sys\n"
-        "from generator.cli.commands import main\n"
+        "from generator.cli.app import main\n"
         f"assert main(['render', {str(tmp_path / 'Clusterfile')!r}]) == 0\n"
         "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('cryptography'))))\n"
     )

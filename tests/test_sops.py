@@ -707,7 +707,7 @@ def test_plain_render_does_not_import_pyrage(tmp_path: Path) -> None:
     source = write_input(tmp_path)
     code = (
         "import sys\n"
-        "from generator.cli.commands import main\n"
+        "from generator.cli.app import main\n"
         f"assert main(['render', {str(source)!r}]) == 0\n"
         "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('pyrage'))))\n"
     )

@@ -21,7 +21,7 @@ import pytest
 
 from generator.app import pipeline
 from generator.app.pipeline import Request, Skipped
-from generator.fleet import unchanged
+from generator.fleet import pool, unchanged
 from generator.io.output import write_tree
 from tests.conftest import Cli, openssl_ca, self_signed_certificate
 from tests.test_fleet import BIG, big_fleet, clusterfile, tree
@@ -33,13 +33,13 @@ INPUTS = unchanged.FINGERPRINTS
 def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The Clusterfiles rendered in this process, by file name, as they are rendered."""
     names: list[str] = []
-    render_one = pipeline._render_one
+    render_one = pool._render_one
 
     def spy(data: bytes, source: str, *rest: Any) -> pipeline.Result:
         names.append(Path(source).name)
         return render_one(data, source, *rest)
 
-    monkeypatch.setattr(pipeline, "_render_one", spy)
+    monkeypatch.setattr(pool, "_render_one", spy)
     return names
 
 

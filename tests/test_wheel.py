@@ -96,7 +96,7 @@ def test_wheel_holds_the_package_and_its_templates(installed: Installed) -> None
         names = set(archive.namelist())
     assert "generator/templates/secret.yaml.j2" in names
     assert {f"generator/templates/{name}" for name in TEMPLATES} <= names
-    assert "generator/cli/commands.py" in names
+    assert "generator/cli/app.py" in names
     # And compiled to Python by hatch_build.py, one module per template.
     compiled = [n for n in names if n.startswith("generator/compiled_templates/tmpl_")]
     assert len(compiled) == len(TEMPLATES)
@@ -163,7 +163,7 @@ import jinja2
 def refuse(*args, **kwargs):
     sys.exit("a template was compiled at run time")
 jinja2.Environment.compile = refuse
-from generator.cli.commands import main
+from generator.cli.app import main
 sys.exit(main(sys.argv[1:]))
 """
 

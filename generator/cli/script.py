@@ -18,6 +18,6 @@ def run() -> None:
     forbid_core_dumps()  # before any secret is read
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring
         signal.signal(signal.SIGINT, leave)
-    from generator.cli.commands import run as run_cli
+    from generator.cli.app import run as run_cli
 
     run_cli()

@@ -1,1 +1,1 @@
-"""Many clusters in one run: skipping clusters that did not change."""
+"""Many clusters in one run: in worker processes, skipping clusters that did not change."""

@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator import __version__
-from generator.app.pipeline import Request, Result, Skipped, run_fleet
+from generator.app.pipeline import Request, Result, Skipped
 from generator.errors import GenSecretError
+from generator.fleet.pool import run_fleet
 from generator.io.certs import first_ca
 from generator.io.output import KEPT, MANIFEST, Content
 from generator.model.ca import CaSeen
