@@ -18,17 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.builders import BIG, MEMBER_SOURCE, big_fleet, fleet_member
 from tests.conftest import FIXTURES, Cli, decode_data, gen_secret_script, openssl_ca
-
-SOURCE = (FIXTURES / "ha-auth-multidoc.yaml").read_text()
-
-
-def clusterfile(folder: Path, relative: str, name: str, password: str = "pw") -> Path:  # noqa: S107
-    path = folder / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = SOURCE.replace("name: prod-east", f"name: {name}").replace("Sealer#2024:pw", password)
-    path.write_text(text)
-    return path
 
 
 def password_in(folder: Path) -> str:
@@ -39,8 +30,8 @@ def password_in(folder: Path) -> str:
 
 
 def test_several_files_write_one_folder_per_cluster(cli: Cli, tmp_path: Path) -> None:
-    a = clusterfile(tmp_path / "in", "a.yaml", "alpha", "pw-a")
-    b = clusterfile(tmp_path / "in", "b/Clusterfile", "beta", "pw-b")
+    a = fleet_member(tmp_path / "in", "a.yaml", "alpha", "pw-a")
+    b = fleet_member(tmp_path / "in", "b/Clusterfile", "beta", "pw-b")
     out = tmp_path / "out"
     result = cli("render", str(a), str(b), "--out", str(out), "--pull-namespace", "apps")
     assert result.code == 0, result.err
@@ -54,13 +45,13 @@ def test_several_files_write_one_folder_per_cluster(cli: Cli, tmp_path: Path) ->
 
 def test_a_folder_is_scanned_for_clusters_only(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "repo"
-    clusterfile(source, "prod/Clusterfile", "prod")
-    clusterfile(source, "staging/cluster.yml", "staging")
+    fleet_member(source, "prod/Clusterfile", "prod")
+    fleet_member(source, "staging/cluster.yml", "staging")
     (source / "prod" / "app.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
     )
     (source / "prod" / "notes.txt").write_text("kind: Cluster\n")  # not a YAML name: skipped
-    clusterfile(source, ".git/objects/copy.yaml", "prod")  # hidden: skipped, else a duplicate
+    fleet_member(source, ".git/objects/copy.yaml", "prod")  # hidden: skipped, else a duplicate
     configmap = (FIXTURES / "configmap-sealer-clusterfile.yaml").read_text()
     (source / "live.yaml").write_text(configmap.replace("name: prod-east", "name: live"))
     out = tmp_path / "out"
@@ -70,8 +61,8 @@ def test_a_folder_is_scanned_for_clusters_only(cli: Cli, tmp_path: Path) -> None
 
 
 def test_duplicate_names_are_an_error_naming_both_files(cli: Cli, tmp_path: Path) -> None:
-    a = clusterfile(tmp_path, "a.yaml", "same")
-    b = clusterfile(tmp_path, "b.yaml", "same")
+    a = fleet_member(tmp_path, "a.yaml", "same")
+    b = fleet_member(tmp_path, "b.yaml", "same")
     out = tmp_path / "out"
     result = cli("render", str(a), str(b), "--out", str(out))
     assert result.code == 1
@@ -81,9 +72,9 @@ def test_duplicate_names_are_an_error_naming_both_files(cli: Cli, tmp_path: Path
 
 
 def test_one_bad_file_fails_the_run_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
-    good = [clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(3)]
+    good = [fleet_member(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(3)]
     bad = tmp_path / "c9.yaml"
-    bad.write_text(SOURCE.replace("port: 5000", "port: fivethousand"))
+    bad.write_text(MEMBER_SOURCE.replace("port: 5000", "port: fivethousand"))
     out = tmp_path / "out"
     result = cli("render", *map(str, good), str(bad), "--out", str(out))
     assert result.code == 1
@@ -94,7 +85,7 @@ def test_one_bad_file_fails_the_run_and_writes_nothing(cli: Cli, tmp_path: Path)
 
 
 def test_earlier_output_stays_when_a_later_run_fails(cli: Cli, tmp_path: Path) -> None:
-    files = [clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
+    files = [fleet_member(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
     out = tmp_path / "out"
     assert cli("render", *map(str, files), "--out", str(out)).code == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -104,7 +95,7 @@ def test_earlier_output_stays_when_a_later_run_fails(cli: Cli, tmp_path: Path) -
 
 
 def test_a_cluster_dropped_from_the_fleet_loses_its_folder(cli: Cli, tmp_path: Path) -> None:
-    files = [clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(3)]
+    files = [fleet_member(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(3)]
     out = tmp_path / "out"
     assert cli("render", *map(str, files), "--out", str(out)).code == 0
     assert cli("render", *map(str, files[:2]), "--out", str(out)).code == 0
@@ -113,7 +104,7 @@ def test_a_cluster_dropped_from_the_fleet_loses_its_folder(cli: Cli, tmp_path: P
 
 @pytest.mark.parametrize("folder", [False, True])
 def test_a_fleet_without_out_is_a_usage_error(cli: Cli, tmp_path: Path, folder: bool) -> None:
-    files = [clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
+    files = [fleet_member(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
     args = [str(tmp_path)] if folder else [str(f) for f in files]
     result = cli("render", *args)
     assert result.code == 2
@@ -122,7 +113,7 @@ def test_a_fleet_without_out_is_a_usage_error(cli: Cli, tmp_path: Path, folder: 
 
 
 def test_no_progress_or_summary_when_stderr_is_not_a_terminal(cli: Cli, tmp_path: Path) -> None:
-    files = [clusterfile(tmp_path, f"c{i:02d}.yaml", f"c{i:02d}") for i in range(25)]
+    files = [fleet_member(tmp_path, f"c{i:02d}.yaml", f"c{i:02d}") for i in range(25)]
     result = cli("render", *map(str, files), "--out", str(tmp_path / "out"))
     assert result.code == 0
     assert result.err == ""
@@ -130,7 +121,7 @@ def test_no_progress_or_summary_when_stderr_is_not_a_terminal(cli: Cli, tmp_path
 
 def test_other_tools_clusters_in_a_folder_are_not_sealer_clusters(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "repo"
-    clusterfile(source, "prod/Clusterfile", "prod")
+    fleet_member(source, "prod/Clusterfile", "prod")
     (source / "kind.yaml").write_text("apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\n")
     (source / "capi.yaml").write_text(
         "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: capi}\n"
@@ -148,7 +139,7 @@ def test_a_fleet_never_takes_this_machines_node_ca(tmp_path: Path) -> None:
     # A CA where this machine's containerd keeps it: it belongs to this machine's cluster only.
     node_ca = tmp_path / "root/etc/containerd/certs.d/sea.hub:5000/ca.crt"
     openssl_ca(tmp_path / "key.pem", node_ca, "node")
-    files = [clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
+    files = [fleet_member(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(2)]
     request = Request(ca_root=tmp_path / "root")
     results = run_fleet([(str(f), f.read_bytes()) for f in files], request)
     assert all("ca.crt" not in data_keys(r.stream) for r in results.values())
@@ -164,13 +155,6 @@ def data_keys(stream: str) -> set[str]:
 
 
 # Large fleets render in a process per core (issue 7); these run above that threshold.
-BIG = 70
-
-
-def big_fleet(folder: Path, count: int = BIG) -> list[Path]:
-    return [clusterfile(folder, f"c{i:03d}.yaml", f"c{i:03d}", f"pw-{i}") for i in range(count)]
-
-
 def test_a_large_fleet_renders_as_each_cluster_would_alone(tmp_path: Path) -> None:
     from generator.app import pipeline
     from generator.fleet import pool
@@ -211,7 +195,7 @@ def test_a_large_fleet_renders_in_worker_processes(
 def test_the_first_bad_file_of_a_large_fleet_is_the_one_named(cli: Cli, tmp_path: Path) -> None:
     files = big_fleet(tmp_path)
     for late in (files[40], files[66]):  # in different batches, likely different processes
-        late.write_text(SOURCE.replace("port: 5000", "port: fivethousand"))
+        late.write_text(MEMBER_SOURCE.replace("port: 5000", "port: fivethousand"))
     out = tmp_path / "out"
     result = cli("render", *map(str, files), "--out", str(out))
     assert result.code == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import tests.builders as builders
 import tests.test_fleet as fleet
 from tests.conftest import FIXTURES, Cli, decode_data, gen_secret_script, run_script
 
@@ -108,7 +109,7 @@ def test_password_stdin_on_a_terminal_prompts_and_does_not_echo() -> None:
 @pytest.fixture
 def two_clusters(tmp_path: Path) -> list[str]:
     return [
-        str(fleet.clusterfile(tmp_path / "fleet", f"{name}.yaml", name, f"own-{name}"))
+        str(builders.fleet_member(tmp_path / "fleet", f"{name}.yaml", name, f"own-{name}"))
         for name in ("east", "west")
     ]
 

@@ -35,53 +35,37 @@ def test_a_ctrl_c_never_checked_is_raised_when_the_block_ends() -> None:
     assert reached == ["after both signals", "after check"]
 
 
-def terminated() -> None:
+# What a CI runner or kubelet sends to cancel, and what a closed terminal or a dropped SSH
+# session sends: neither may stop a write half-way; each exits as the shell would report it.
+STOPPING = [(signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+
+
+def stopped_by(signum: signal.Signals) -> None:
     with held() as interrupts:
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
         interrupts.check()
 
 
-def test_sigterm_exits_143_at_check() -> None:
+@pytest.mark.parametrize(("signum", "code"), STOPPING, ids=["SIGTERM", "SIGHUP"])
+def test_a_stopping_signal_exits_at_check_with_128_plus_its_number(
+    signum: signal.Signals, code: int
+) -> None:
     with pytest.raises(SystemExit) as caught:
-        terminated()
-    assert caught.value.code == 143
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        stopped_by(signum)
+    assert caught.value.code == code
+    assert signal.getsignal(signum) is signal.SIG_DFL
 
 
-def test_an_ignored_sigint_stays_ignored() -> None:
-    # A background job started by a non-interactive shell ignores SIGINT; so does gen-secret.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+# A background job started by a non-interactive shell ignores SIGINT; under nohup SIGHUP is
+# ignored from the start. Holding a signal must not make it count again.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_an_ignored_signal_stays_ignored(signum: signal.Signals) -> None:
+    previous = signal.signal(signum, signal.SIG_IGN)
     try:
         with held() as interrupts:
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            os.kill(os.getpid(), signal.SIGINT)
+            assert signal.getsignal(signum) is signal.SIG_IGN
+            os.kill(os.getpid(), signum)
             interrupts.check()
         assert interrupts.pending is None
     finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def hung_up() -> None:
-    with held() as interrupts:
-        os.kill(os.getpid(), signal.SIGHUP)
-        interrupts.check()
-
-
-def test_sighup_is_held_like_sigterm_and_exits_129() -> None:
-    # A closed terminal or a dropped SSH session must not stop a write half-way either.
-    with pytest.raises(SystemExit) as caught:
-        hung_up()
-    assert caught.value.code == 129
-    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
-
-
-def test_an_ignored_sighup_stays_ignored() -> None:
-    # Under nohup SIGHUP is ignored from the start; holding it must not make it count again.
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        with held() as interrupts:
-            os.kill(os.getpid(), signal.SIGHUP)
-            interrupts.check()
-        assert interrupts.pending is None
-    finally:
-        signal.signal(signal.SIGHUP, previous)
+        signal.signal(signum, previous)

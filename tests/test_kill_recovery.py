@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import tests.test_fleet as fleet
+import tests.builders as builders
 import tests.test_safe_writes as safe_writes
 from generator.io.journal import JOURNAL
 from generator.io.output import recover
@@ -40,11 +40,11 @@ def fleets(tmp_path_factory: pytest.TempPathFactory) -> Fleets:
     base = tmp_path_factory.mktemp("kill")
     old_fleet, new_fleet = base / "old-fleet", base / "new-fleet"
     for i in range(CLUSTERS):
-        fleet.clusterfile(old_fleet, f"c{i:03d}.yaml", f"c{i:03d}", f"old-{i}")
+        builders.fleet_member(old_fleet, f"c{i:03d}.yaml", f"c{i:03d}", f"old-{i}")
     # Every password changes, one cluster goes (its folder is stale) and one comes (a new folder).
     for i in range(1, CLUSTERS):
-        fleet.clusterfile(new_fleet, f"c{i:03d}.yaml", f"c{i:03d}", f"new-{i}")
-    fleet.clusterfile(new_fleet, "c999.yaml", "c999", "new-999")
+        builders.fleet_member(new_fleet, f"c{i:03d}.yaml", f"c{i:03d}", f"new-{i}")
+    builders.fleet_member(new_fleet, "c999.yaml", "c999", "new-999")
     old_out, new_out = base / "old", base / "new"
     for source, out in ((old_fleet, old_out), (new_fleet, new_out)):
         result = run_script("render", str(source), "--out", str(out))

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from generator.app.pipeline import Request, run
+from tests.builders import clusterfile_bytes
 from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 
 # (username, password): every character class that Go's encoder treats specially.
@@ -31,20 +32,11 @@ SERVERS = ["sea.hub:5000", "harbor.example.com", "10.0.0.11:5000", "registry.lab
 
 
 def clusterfile(server: str, username: str, password: str) -> bytes:
+    """A local registry for `host:port`, an external one for a bare host."""
     domain, _, port = server.partition(":")
-    registry: dict[str, object] = {"domain": domain, "username": username, "password": password}
-    if port:
-        registry["port"] = int(port)
-        section = {"localRegistry": registry}
-    else:
-        section = {"externalRegistry": registry}
-    document = {
-        "apiVersion": "sealer.io/v2",
-        "kind": "Cluster",
-        "metadata": {"name": "oracle"},
-        "spec": {"registry": section},
-    }
-    return yaml.safe_dump(document, allow_unicode=True).encode()
+    return clusterfile_bytes(
+        domain, int(port) if port else None, username, password, external=not port, name="oracle"
+    )
 
 
 @pytest.mark.parametrize(

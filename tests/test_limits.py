@@ -117,9 +117,9 @@ def test_the_estimate_is_close_to_what_is_written_and_never_over(cli: Cli, tmp_p
 def test_a_fleet_past_the_output_limit_is_refused(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tests.test_fleet as fleet
+    import tests.builders as builders
 
-    files = [fleet.clusterfile(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(5)]
+    files = [builders.fleet_member(tmp_path, f"c{i}.yaml", f"c{i}") for i in range(5)]
     one = len(cli("render", str(files[0])).out)
     monkeypatch.setattr(limits, "MAX_OUTPUT", 3 * one)
     out = tmp_path / "out"
@@ -133,11 +133,11 @@ def test_a_fleet_past_the_output_limit_is_refused(
 def test_a_fleet_past_the_input_limits_is_refused(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, value: int
 ) -> None:
-    import tests.test_fleet as fleet
+    import tests.builders as builders
     from generator.io import inputs
 
     for i in range(5):
-        fleet.clusterfile(tmp_path / "fleet", f"c{i}.yaml", f"c{i}")
+        builders.fleet_member(tmp_path / "fleet", f"c{i}.yaml", f"c{i}")
     monkeypatch.setattr(inputs, limit, value)
     result = cli("render", str(tmp_path / "fleet"), "--out", str(tmp_path / "out"))
     assert result.code == 1

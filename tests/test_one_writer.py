@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import tests.test_fleet as fleet
+import tests.builders as builders
 import tests.test_safe_writes as safe_writes
 from tests.conftest import FIXTURES, gen_secret_script, run_script
 
@@ -73,7 +73,7 @@ def test_two_fleet_renders_at_once_leave_one_whole_render(tmp_path: Path) -> Non
     for side in ("a", "b"):
         source = tmp_path / f"fleet-{side}"
         for i in range(100):
-            fleet.clusterfile(source, f"c{i:03d}.yaml", f"c{i:03d}", f"{side}-{i}")
+            builders.fleet_member(source, f"c{i:03d}.yaml", f"c{i:03d}", f"{side}-{i}")
         reference = tmp_path / f"whole-{side}"
         assert run_script("render", str(source), "--out", str(reference)).code == 0
         sources.append(source)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from generator.app.pipeline import Request, run
+from tests.builders import clusterfile_bytes, clusterfile_document
 from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 
 PROFILE = settings(
@@ -122,19 +123,12 @@ def clusterfile(
     name: str = "props",
 ) -> bytes:
     """A Clusterfile written by PyYAML's emitter, which quotes whatever needs quoting."""
-    registry: dict[str, Any] = {"domain": domain, "username": username, "password": password}
-    if port is not None:
-        registry["port"] = port
-    document = {
-        "apiVersion": "sealer.io/v2",
-        "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {"registry": {"externalRegistry" if external else "localRegistry": registry}},
-    }
-    text = yaml.safe_dump(document, allow_unicode=True)
+    kind = {"external": external, "name": name}
+    data = clusterfile_bytes(domain, port, username, password, **kind)
     # The input must say what we mean: if the emitter cannot round-trip a value, skip it.
-    assume(yaml.safe_load(text) == document)
-    return text.encode("utf-8")
+    document = clusterfile_document(domain, port, username, password, **kind)
+    assume(yaml.safe_load(data) == document)
+    return data
 
 
 def render_secret(data: bytes, request: Request) -> dict[str, Any]:

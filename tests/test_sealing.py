@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from generator.app.pipeline import Request, Result, run
+from tests.builders import clusterfile_bytes
 from tests.conftest import (
     ROOT,
     Cli,
@@ -51,22 +52,7 @@ def cert_file(private_key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathF
 
 
 def clusterfile(name: str = "sealed") -> bytes:
-    document = {
-        "apiVersion": "sealer.io/v2",
-        "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {
-            "registry": {
-                "localRegistry": {
-                    "domain": "sea.hub",
-                    "port": 5000,
-                    "username": USERNAME,
-                    "password": PASSWORD,
-                }
-            }
-        },
-    }
-    return yaml.safe_dump(document, allow_unicode=True).encode()
+    return clusterfile_bytes("sea.hub", 5000, USERNAME, PASSWORD, name=name)
 
 
 def render(tmp_path: Path, **request: Any) -> Result:

@@ -23,8 +23,9 @@ from generator.app import pipeline
 from generator.app.pipeline import Request, Skipped
 from generator.fleet import pool, unchanged
 from generator.io.output import write_tree
+from tests.builders import BIG, big_fleet, fleet_member
 from tests.conftest import Cli, openssl_ca, self_signed_certificate
-from tests.test_fleet import BIG, big_fleet, clusterfile, tree
+from tests.test_fleet import tree
 
 INPUTS = unchanged.FINGERPRINTS
 
@@ -47,7 +48,7 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def fleet(tmp_path: Path) -> Path:
     folder = tmp_path / "fleet"
     for name in ("alpha", "beta", "gamma"):
-        clusterfile(folder, f"{name}.yaml", name, f"pw-{name}")
+        fleet_member(folder, f"{name}.yaml", name, f"pw-{name}")
     return folder
 
 
@@ -103,7 +104,7 @@ def test_an_unchanged_fleet_is_neither_rendered_nor_written(runs: Runs) -> None:
 
 def test_a_changed_clusterfile_renders_that_cluster_only(runs: Runs, fleet: Path) -> None:
     runs()
-    clusterfile(fleet, "beta.yaml", "beta", "pw-beta-new")
+    fleet_member(fleet, "beta.yaml", "beta", "pw-beta-new")
     assert runs() == ["beta.yaml"]
     os.utime(fleet / "beta.yaml", (0, 0))  # the same bytes, touched: nothing to do
     assert runs() == []
@@ -302,7 +303,7 @@ def test_a_new_version_or_changed_code_renders_every_cluster(
 
 def test_a_ca_found_lost_or_changed_renders_that_cluster(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet"
-    files = [clusterfile(fleet, f"{n}.yaml", n) for n in ("alpha", "beta")]
+    files = [fleet_member(fleet, f"{n}.yaml", n) for n in ("alpha", "beta")]
     inputs = [(str(f), f.read_bytes()) for f in files]
     root = tmp_path / "root"
     request = Request(ca_root=root)
@@ -366,8 +367,8 @@ def test_a_large_fleet_renders_only_what_changed(tmp_path: Path) -> None:
         return results
 
     assert not any(isinstance(r, Skipped) for r in run())
-    clusterfile(tmp_path / "fleet", files[5].name, files[5].stem, "new")
-    clusterfile(tmp_path / "fleet", files[66].name, files[66].stem, "new")
+    fleet_member(tmp_path / "fleet", files[5].name, files[5].stem, "new")
+    fleet_member(tmp_path / "fleet", files[66].name, files[66].stem, "new")
     results = run()
     assert len(results) == BIG
     assert [n for n, r in results.items() if not isinstance(r, Skipped)] == ["c005", "c066"]
