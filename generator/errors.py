@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 # eq=False on carriers that nobody compares by value: it halves the cost of creating the
-# class, and a dozen of them sat on every start-up (issue 7).
+# class, and a dozen of them sat on every start-up.
 @dataclass(frozen=True, eq=False)
 class Location:
     """A place in an input: a field path and, where known, a file and line."""

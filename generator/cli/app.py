@@ -1,7 +1,7 @@
 """gen-secret's typer app: the root and --version, the commands in --help's order, the entry."""
 
 # No `from __future__ import annotations` here: typer reads every option's annotation at each
-# start, and string annotations cost it an eval apiece, 4 ms of a 170 ms run (issue 7).
+# start, and string annotations cost it an eval apiece, 4 ms of a 170 ms run.
 
 import contextlib
 import importlib
@@ -129,7 +129,7 @@ def run() -> NoReturn:
 
     By the time main() returns, every --out file is synced and closed and the fleet's
     processes and threads are joined; what is left is to flush stdout and stderr. Tearing
-    down the ~450 loaded modules took 15 ms of a 135 ms run (issue 7), and none is ours.
+    down the ~450 loaded modules took 15 ms of a 135 ms run, and none is ours.
     """
     from generator.io.interrupts import leave
 

@@ -1,7 +1,7 @@
 """gen-secret render: the Secret as YAML on stdout or files in a folder; what check compares."""
 
 # No `from __future__ import annotations` here: typer reads every option's annotation at each
-# start, and string annotations cost it an eval apiece, 4 ms of a 170 ms run (issue 7).
+# start, and string annotations cost it an eval apiece, 4 ms of a 170 ms run.
 
 import contextlib
 import os

@@ -84,7 +84,7 @@ def _rendered(
 
 
 # Fleets this large render in a process per core: parsing and rendering are pure Python,
-# and one core did 1,000 clusters in 0.6 s of the 1.4 s a fleet run took (issue 7).
+# and one core did 1,000 clusters in 0.6 s of the 1.4 s a fleet run took.
 _PARALLEL_FROM = 64
 _BATCH = 25  # clusters per task: small enough to spread, large enough to amortise the pipe
 # What the worker processes render: set before they fork, so no input crosses a pipe.

@@ -41,7 +41,7 @@ def held() -> Iterator[Held]:
     Python raises KeyboardInterrupt wherever the main thread happens to be, between any two
     bytecodes: in the middle of a rollback, between creating a file and recording it, or while
     waiting for worker processes to stop; and SIGTERM kills at once. Both left files holding
-    passwords, or workers blocked forever (issue 7). A second signal changes nothing.
+    passwords, or workers blocked forever. A second signal changes nothing.
     """
     state = Held()
     if threading.current_thread() is not threading.main_thread():

@@ -41,7 +41,7 @@ _COMPILED_BY = "jinja-version"
 def template_loader(package: Path) -> jinja2.BaseLoader:
     """The wheel's compiled templates when this Jinja can run them, else the template files.
 
-    Compiling a template took 4 ms of every start (issue 7); a compiled one loads from the
+    Compiling a template took 4 ms of every start; a compiled one loads from the
     bytecode pip wrote at install. A source checkout has no compiled templates.
     """
     files = jinja2.FileSystemLoader(templates_dir())
