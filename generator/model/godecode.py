@@ -17,11 +17,12 @@ of the reader looks fields up by exact name and still reports the line of the us
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from generator.errors import GenSecretError
 from generator.model.safeyaml import Document, Path
@@ -79,8 +80,15 @@ class Struct:
         """The Go field a JSON key sets: an exact match, else the first one equal ignoring case."""
         if key in self.fields:
             return key
-        folded = key.lower()
-        return next((name for name in self.fields if name.lower() == folded), None)
+        return self._folded.get(key.lower())
+
+    @functools.cached_property
+    def _folded(self) -> dict[str, str]:
+        """Each field by its name in lower case; the first of names equal ignoring case."""
+        folded: dict[str, str] = {}
+        for name in self.fields:
+            folded.setdefault(name.lower(), name)
+        return folded
 
 
 GoType = Text | Number | Boolean | IPAddress | Timestamp | Anything | ListOf | MapOf | Struct
@@ -114,24 +122,31 @@ class _Decoder:
         self.blocks = blocks
 
     def decode(self, value: Any, go_type: GoType, path: Path, original: Path) -> Any:
+        # Runs for every node of every document: `type() is` tests first, for speed.
         line = self.document.lines.get(original)
         if line is not None:
             self.lines[path] = line
         if original in self.document.block_scalars:
             self.blocks.add(path)
-        if value is None or isinstance(go_type, Anything):
+        kind = type(go_type)
+        if value is None or kind is Anything:
             return value
-        if isinstance(go_type, Struct):
+        if kind is Text and type(value) is str:
+            return value
+        if kind is Struct:
+            struct = cast(Struct, go_type)
             if not isinstance(value, dict):
                 raise self.wrong(value, "a mapping", original)
             out: dict[str, Any] = {}
+            fields = struct.fields
             # encoding/json sees the keys sorted (they went through a Go map); the last one
             # that sets a field wins, so `Domain` then `domain` leaves `domain`.
             for key in sorted(value, key=go_key):
-                name = go_type.field(go_key(key))
+                spelt = go_key(key)
+                name = spelt if spelt in fields else struct.field(spelt)
                 if name is not None:
-                    child_type = go_type.fields[name]
-                    out[name] = self.decode(value[key], child_type, (*path, name), (*original, key))
+                    child = (*path, name)
+                    out[name] = self.decode(value[key], fields[name], child, (*original, key))
             return out
         if isinstance(go_type, MapOf):
             if not isinstance(value, dict):
@@ -191,6 +206,8 @@ class _Decoder:
 
 def go_key(key: object) -> str:
     """A mapping key as sigs.k8s.io/yaml spells it in JSON."""
+    if type(key) is str:  # nearly always
+        return key
     if isinstance(key, bool):
         return "true" if key else "false"
     if isinstance(key, int | float):
