@@ -612,6 +612,7 @@ LAZY = (
     "multiprocessing",
     "jinja2",
     "rich",
+    "ctypes",
 )
 
 
