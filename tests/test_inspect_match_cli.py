@@ -613,6 +613,7 @@ LAZY = (
     "jinja2",
     "rich",
     "ctypes",
+    "generator.model.mergeauths",
 )
 
 
