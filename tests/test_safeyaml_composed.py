@@ -97,6 +97,9 @@ def test_the_fast_path_reads_every_text_as_the_builder_does(
 def test_a_clusterfile_takes_the_fast_path() -> None:
     for path in sorted(FIXTURES.glob("*.yaml")):
         assert safeyaml._composed(path.read_text(), path.name, 0) is not None, path.name
+    # Document starts it reads itself: `---` then a tab, a comment, or the value.
+    for text in ("a: 1\n---\t\nb: 2\n", "--- # c\na: 1\n", "--- {a: 1}\n---\n"):
+        assert safeyaml._composed(text, "Clusterfile", 0) is not None, text
 
 
 @needs_libyaml

@@ -206,7 +206,7 @@ class _Decoder:
                 raise GenSecretError(ip_problem(value), self.document.where(original))
             return value
         if isinstance(go_type, Timestamp):
-            if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            if not isinstance(value, str) or not re.fullmatch(_RFC3339, value):
                 raise GenSecretError(
                     "must be a time such as 2006-01-02T15:04:05Z", self.document.where(original)
                 )
@@ -284,7 +284,8 @@ def describe(value: object) -> str:
 
 
 _IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
-_RFC3339 = re.compile(
+# Text until a timestamp is checked (rare): compiling a pattern costs every start.
+_RFC3339 = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )

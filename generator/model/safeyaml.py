@@ -182,7 +182,7 @@ def load_stream(
         # YAML after a `...` (or a `--- # comment` line) in the same part is never read by
         # sealer, and may not even parse: read part by part, as sealer does, before calling
         # the file broken. Parts cost a parser each, so a file of very many keeps the error.
-        if not exc.message.startswith("invalid YAML") or not _SKIPPED.search(text):
+        if not exc.message.startswith("invalid YAML") or not re.search(_SKIPPED, text, re.M):
             raise
         if text.count("\n---") > MAX_PARTS:
             raise
@@ -226,7 +226,8 @@ def _load_parts(
 
 
 # Lines after which sealer's reader may skip text: a document end, or a start with more on it.
-_SKIPPED = re.compile(r"^(?:\.\.\.|---[ \t]*[^\s])", re.MULTILINE)
+# Patterns used only on a rare path stay text until then: compiling one costs every start.
+_SKIPPED = r"^(?:\.\.\.|---[ \t]*[^\s])"
 
 
 def _is_separator(line: str, *, comments: bool = False) -> bool:
@@ -562,10 +563,7 @@ class _MergeKey:
 #   a key that is not a scalar, a value its tag cannot construct: _Builder raises the error.
 _COMPOSED_MAX = 64 * 1024
 _NOT_COMPOSED = ("\r", "\x85", "\u2028", "\u2029", "\ufeff", "\n...", "\n%")
-_NON_SPECIFIC_TAG = re.compile(r"(?:^|[\s\[{,])!(?:[\s,]|$)", re.MULTILINE)
-# A document start: `---` at the start of a line, then white space or the line's end.
-# libyaml reads every such line as one, or refuses the text (in a quoted or flow scalar).
-_DOCUMENT_START = re.compile(r"^---(?=[ \t\n]|\Z)", re.MULTILINE)
+_NON_SPECIFIC_TAG = r"(?:^|[\s\[{,])!(?:[\s,]|$)"
 _STR_TAG = "tag:yaml.org,2002:str"
 _CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -587,7 +585,7 @@ def _composed(
         or ("&" in text and "*" in text)
         or any(mark in text for mark in _NOT_COMPOSED)
         or text.startswith(("...", "%"))
-        or ("!" in text and _NON_SPECIFIC_TAG.search(text))
+        or ("!" in text and re.search(_NON_SPECIFIC_TAG, text, re.M))
     ):
         return None
     parser = _Composer(text)
@@ -599,14 +597,16 @@ def _composed(
         return None
     finally:
         parser.dispose()
-    starts = [m.start() for m in _DOCUMENT_START.finditer(text)]
-    opens: list[tuple[bool, str]] = []
-    for start in starts:
-        end = text.find("\n", start)
-        opens.append((True, text[start : end if end >= 0 else len(text)]))
-    if len(roots) == len(starts) + 1:
+    # A document starts at `---` at the start of a line, then white space or the line's end;
+    # libyaml reads every such line as one, or refuses the text (in a quoted or flow scalar).
+    opens = [
+        (True, line)
+        for line in text.split("\n")
+        if line.startswith("---") and line[3:4] in ("", " ", "\t")
+    ]
+    if len(roots) == len(opens) + 1:
         opens.insert(0, (False, ""))  # the first document has no `---`
-    elif len(roots) != len(starts):  # pragma: no cover - libyaml reads every such line so
+    elif len(roots) != len(opens):  # pragma: no cover - libyaml reads every such line so
         return None
     walker = _Walker()
     documents = []
