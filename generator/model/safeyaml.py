@@ -496,16 +496,7 @@ class _Builder:
             return str(event.tag)
         if event.tag == "!" or not event.implicit[0]:
             return "tag:yaml.org,2002:str"
-        tag = resolve_plain(event.value)
-        if tag in _NUMBER_TAGS and ":" in event.value:
-            # YAML 1.1 reads `port: 5:00` as 300 (base 60); sealer's go-yaml never did, so
-            # to sealer it is text, and so it is here: a wrong port, not a silent 300.
-            return "tag:yaml.org,2002:str"
-        if tag in _TEXT_TAGS:
-            # go-yaml leaves an unquoted date as text when it reads into a generic value (as
-            # sealer's YAML-to-JSON step does), and has no `=` value type.
-            return "tag:yaml.org,2002:str"
-        return tag
+        return _resolved_plain(event.value)
 
     def scalar(self, event: Any, path: Path, line: int) -> Any:
         tag = self.resolve(event)
@@ -631,6 +622,31 @@ def _composed(
     return documents, opens
 
 
+def _resolve(kind: Any, value: str | None, implicit: Any) -> str:
+    """_Builder.resolve for a node without a tag; the tag `!` never gets here (the texts that
+    hold it go to _Builder)."""
+    if kind is yaml.ScalarNode:
+        return _resolved_plain(value) if implicit[0] and value is not None else _STR_TAG
+    return _MAP_TAG if kind is yaml.MappingNode else _SEQ_TAG
+
+
+# Plain scalars only: the same keys and values recur in every cluster of a fleet, and a
+# quoted value (a password, a certificate) has nothing to resolve and no place in a cache.
+@functools.lru_cache(maxsize=4096)
+def _resolved_plain(value: str) -> str:
+    """The tag of an untagged plain scalar, as sealer's go-yaml reads it."""
+    tag = resolve_plain(value)
+    if tag in _NUMBER_TAGS and ":" in value:
+        # YAML 1.1 reads `port: 5:00` as 300 (base 60); sealer's go-yaml never did, so to
+        # sealer it is text, and so it is here: a wrong port, not a silent 300.
+        return _STR_TAG
+    if tag in _TEXT_TAGS:
+        # go-yaml leaves an unquoted date as text when it reads into a generic value (as
+        # sealer's YAML-to-JSON step does), and has no `=` value type.
+        return _STR_TAG
+    return tag
+
+
 if _CParser is not None:
 
     class _Composer(_CParser):  # type: ignore[misc]
@@ -642,25 +658,7 @@ if _CParser is not None:
         def ascend_resolver(self) -> None:
             pass
 
-        # Called for every node: a cached function costs a third of a method.
-        resolve = staticmethod(functools.lru_cache(maxsize=4096)(lambda *node: _resolve(*node)))
-
-
-def _resolve(kind: Any, value: str | None, implicit: Any) -> str:
-    """_Builder.resolve for a node without a tag; the tag `!` never gets here (the texts that
-    hold it go to _Builder)."""
-    if kind is yaml.MappingNode:
-        return _MAP_TAG
-    if kind is yaml.SequenceNode:
-        return _SEQ_TAG
-    if not implicit[0] or value is None:
-        return _STR_TAG
-    tag = resolve_plain(value)
-    if tag in _NUMBER_TAGS and ":" in value:
-        return _STR_TAG
-    if tag in _TEXT_TAGS:
-        return _STR_TAG
-    return tag
+        resolve = staticmethod(_resolve)
 
 
 class _Walker:
