@@ -540,16 +540,17 @@ class _MergeKey:
 
 # A fast path for the common file: libyaml composes the whole tree in C (one Python object a
 # node, with this module's tag resolution) and _Walker turns it into the same Document that
-# _Builder makes from one Python event at a time, at about a third of the cost; what a fleet
-# of a thousand Clusterfiles spends most of its time on. It takes only what it can prove it
+# _Builder makes from one Python event at a time, at half the cost or less; reading was what a
+# fleet of a thousand Clusterfiles spent most of its time on. It takes only what it can prove it
 # reads exactly as _Builder does; anything else, and every error, goes to _Builder, which
 # decides and words it (so no message can differ). What it leaves to _Builder:
 # - texts over _COMPOSED_MAX characters: the composer holds the whole tree before any limit is
-#   counted, and this bounds it (even at three nodes a character, well under MAX_NODES);
+#   counted, and this bounds its size (a few nodes a character at most);
 # - line breaks other than \n and byte order marks (libyaml counts lines and columns over them
 #   its own way), lines that start with `...` or `%` (document ends and directives, which
 #   make documents start other than at `---` lines), the non-specific tag `!` (which the
-#   composer resolves like an untagged value), anchors used by aliases, and merge keys;
+#   composer resolves like an untagged value), texts with both `&` and `*` (aliases, which
+#   the builder counts as it expands them), and merge keys;
 # - a tree deeper than MAX_DEPTH, more than MAX_NODES nodes, a collection tag it refuses,
 #   a key that is not a scalar, a value its tag cannot construct: _Builder raises the error.
 _COMPOSED_MAX = 64 * 1024
@@ -597,7 +598,7 @@ def _composed(
     ]
     if len(roots) == len(opens) + 1:
         opens.insert(0, (False, ""))  # the first document has no `---`
-    elif len(roots) != len(opens):  # pragma: no cover - libyaml reads every such line so
+    elif len(roots) != len(opens):  # pragma: no cover - to libyaml each such line is a start
         return None
     walker = _Walker()
     documents = []
