@@ -62,3 +62,21 @@ def test_no_core_file_after_sigsegv(tmp_path: Path) -> None:
         line.startswith("Max core file size") and line.split()[4:6] == ["0", "0"]
         for line in limits.splitlines()
     )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl is Linux's")
+def test_the_process_is_not_dumpable_and_ctypes_stays_unloaded() -> None:
+    # "Not dumpable" is what stops a core handed to a pipe (systemd-coredump): PR_GET_DUMPABLE
+    # reads it back. ctypes' own import cost 2 ms of a render; its C core does the call.
+    probe = (
+        "import sys\n"
+        "from generator.io.nocore import forbid_core_dumps\n"
+        "forbid_core_dumps()\n"
+        "loaded = 'ctypes' in sys.modules\n"
+        "import ctypes\n"
+        "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0), loaded)\n"  # 3: PR_GET_DUMPABLE
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["0", "False"]

@@ -616,6 +616,8 @@ LAZY = (
     "multiprocessing",
     "jinja2",
     "rich",
+    "ctypes",
+    "generator.model.mergeauths",
 )
 
 

@@ -11,7 +11,8 @@ def forbid_core_dumps() -> None:
     A SIGSEGV under `ulimit -c unlimited` left a 754 MB core file in the working folder that
     held the password 1,902 times. The limit stops a core file; "not dumpable" also stops a
     core handed to a pipe (systemd-coredump, apport) and ptrace by other processes of the
-    user. Costs ctypes' import (about 2 ms), which a run with --out pays anyway.
+    user. prctl is called through _ctypes, ctypes' C core: importing ctypes itself took 2 ms
+    of a 150 ms render (its Python layer defines dozens of types).
     """
     import resource
 
@@ -19,7 +20,14 @@ def forbid_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if sys.platform != "linux":
         return
-    import ctypes
-
     pr_set_dumpable = 4  # <linux/prctl.h>
-    ctypes.CDLL(None).prctl(pr_set_dumpable, 0, 0, 0, 0)
+    try:
+        import _ctypes
+
+        # dlopen(NULL): the process's own symbols, as ctypes.CDLL(None) opens them.
+        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")  # type: ignore[arg-type]
+        _ctypes.call_function(prctl, (pr_set_dumpable, 0, 0, 0, 0))
+    except (ImportError, AttributeError, OSError):  # _ctypes is CPython's own: ctypes then
+        import ctypes
+
+        ctypes.CDLL(None).prctl(pr_set_dumpable, 0, 0, 0, 0)

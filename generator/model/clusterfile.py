@@ -31,7 +31,8 @@ _LOCAL_KEYS = frozenset(types.LOCAL_REGISTRY.fields)
 _EXTERNAL_KEYS = frozenset(types.EXTERNAL_REGISTRY.fields)
 _REGISTRY_KEYS = frozenset({"localRegistry", "externalRegistry"})
 # What an unknown key must look like to be named in a warning: a word, as sealer's fields are.
-_FIELD_NAME = re.compile(r"[A-Za-z]{1,40}")
+# Text until a warning needs it: compiling a pattern costs every start.
+_FIELD_NAME = r"[A-Za-z]{1,40}"
 
 RegistryRole = Literal["local", "external"]
 # legacy: sealer 0.8 and earlier (one registry on the first master, credentials only from an
@@ -418,7 +419,7 @@ def _warn_unknown_registry_keys(reader: _Reader, raw: Document) -> None:
             if key in known or key.lower() in folded:
                 continue
             # sealer ignores unknown fields too, but says nothing; a typo here loses credentials.
-            if _FIELD_NAME.fullmatch(key):
+            if re.fullmatch(_FIELD_NAME, key):
                 reader.warnings.append(f"unknown field, ignored ({raw.where((*raw_path, key))})")
                 continue
             # Not a word: in a flow mapping `password:S3cret` or `password S3cret` (no ': ') or
@@ -450,7 +451,7 @@ def _find_raw(value: Any, path: Path) -> tuple[dict[Any, Any], Path] | None:
 def _warn_duplicates(reader: _Reader, raw: Document) -> None:
     for path in raw.duplicate_keys:
         key = str(path[-1]) if path else ""
-        named = bool(_FIELD_NAME.fullmatch(key))
+        named = bool(re.fullmatch(_FIELD_NAME, key))
         shown = dotted(path) if named else dotted(path[:-1]) or "top level"
         line = raw.lines.get(path)
         where = Location(shown, raw.source, line + raw.line_offset if line else None)

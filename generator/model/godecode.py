@@ -20,67 +20,93 @@ import datetime
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from generator.errors import GenSecretError
 from generator.model.safeyaml import Document, Path
 
 
-@dataclass(frozen=True)
-class Text:
+# Plain classes, not dataclasses: nine frozen dataclasses cost 4 ms of every start, and a type
+# here is only ever told apart by its class.
+class _GoType:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        names: tuple[str, ...] = self.__slots__
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in names if not n.startswith("_"))
+        return f"{type(self).__name__}({shown})"
+
+
+class Text(_GoType):
     """A Go string. `converts`: whether sigs.k8s.io/yaml turns numbers and booleans into text."""
 
-    converts: bool = True
+    __slots__ = ("converts",)
+
+    def __init__(self, converts: bool = True) -> None:
+        self.converts = converts
 
 
-@dataclass(frozen=True)
-class Number:
+class Number(_GoType):
     """A Go integer."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Boolean:
+
+class Boolean(_GoType):
     """A Go bool."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class IPAddress:
+
+class IPAddress(_GoType):
     """A Go net.IP: text that parses as an IPv4 or IPv6 address, or empty."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Timestamp:
+
+class Timestamp(_GoType):
     """A metav1.Time: RFC 3339 text."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Anything:
+
+class Anything(_GoType):
     """A field whose value sealer never checks (or a type too large to model): kept as given."""
 
-
-@dataclass(frozen=True)
-class ListOf:
-    item: GoType
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class MapOf:
-    value: GoType
+class ListOf(_GoType):
+    __slots__ = ("item",)
+
+    def __init__(self, item: GoType) -> None:
+        self.item = item
 
 
-@dataclass(frozen=True)
-class Struct:
+class MapOf(_GoType):
+    __slots__ = ("value",)
+
+    def __init__(self, value: GoType) -> None:
+        self.value = value
+
+
+class Struct(_GoType):
     """A Go struct: JSON field names to their types."""
 
-    fields: Mapping[str, GoType]
+    __slots__ = ("_folded", "fields")
+
+    def __init__(self, fields: Mapping[str, GoType]) -> None:
+        self.fields = fields
+        # Each field by its name in lower case; the first of names equal ignoring case.
+        self._folded: dict[str, str] = {}
+        for name in fields:
+            self._folded.setdefault(name.lower(), name)
 
     def field(self, key: str) -> str | None:
         """The Go field a JSON key sets: an exact match, else the first one equal ignoring case."""
         if key in self.fields:
             return key
-        folded = key.lower()
-        return next((name for name in self.fields if name.lower() == folded), None)
+        return self._folded.get(key.lower())
 
 
 GoType = Text | Number | Boolean | IPAddress | Timestamp | Anything | ListOf | MapOf | Struct
@@ -114,24 +140,31 @@ class _Decoder:
         self.blocks = blocks
 
     def decode(self, value: Any, go_type: GoType, path: Path, original: Path) -> Any:
+        # Runs for every node of every document: `type() is` tests first, for speed.
         line = self.document.lines.get(original)
         if line is not None:
             self.lines[path] = line
         if original in self.document.block_scalars:
             self.blocks.add(path)
-        if value is None or isinstance(go_type, Anything):
+        kind = type(go_type)
+        if value is None or kind is Anything:
             return value
-        if isinstance(go_type, Struct):
+        if kind is Text and type(value) is str:
+            return value
+        if kind is Struct:
+            struct = cast(Struct, go_type)
             if not isinstance(value, dict):
                 raise self.wrong(value, "a mapping", original)
             out: dict[str, Any] = {}
+            fields = struct.fields
             # encoding/json sees the keys sorted (they went through a Go map); the last one
             # that sets a field wins, so `Domain` then `domain` leaves `domain`.
             for key in sorted(value, key=go_key):
-                name = go_type.field(go_key(key))
+                spelt = go_key(key)
+                name = spelt if spelt in fields else struct.field(spelt)
                 if name is not None:
-                    child_type = go_type.fields[name]
-                    out[name] = self.decode(value[key], child_type, (*path, name), (*original, key))
+                    child = (*path, name)
+                    out[name] = self.decode(value[key], fields[name], child, (*original, key))
             return out
         if isinstance(go_type, MapOf):
             if not isinstance(value, dict):
@@ -173,7 +206,7 @@ class _Decoder:
                 raise GenSecretError(ip_problem(value), self.document.where(original))
             return value
         if isinstance(go_type, Timestamp):
-            if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            if not isinstance(value, str) or not re.fullmatch(_RFC3339, value):
                 raise GenSecretError(
                     "must be a time such as 2006-01-02T15:04:05Z", self.document.where(original)
                 )
@@ -191,6 +224,8 @@ class _Decoder:
 
 def go_key(key: object) -> str:
     """A mapping key as sigs.k8s.io/yaml spells it in JSON."""
+    if type(key) is str:  # nearly always
+        return key
     if isinstance(key, bool):
         return "true" if key else "false"
     if isinstance(key, int | float):
@@ -249,7 +284,8 @@ def describe(value: object) -> str:
 
 
 _IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
-_RFC3339 = re.compile(
+# Text until a timestamp is checked (rare): compiling a pattern costs every start.
+_RFC3339 = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )

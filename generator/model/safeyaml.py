@@ -135,6 +135,11 @@ def _load(
     text: str, source: str, line_offset: int, opens_part: list[tuple[bool, str]]
 ) -> list[Document]:
     """load_all, noting for each document whether it starts explicitly, and that line."""
+    composed = _composed(text, source, line_offset)
+    if composed is not None:
+        documents, opened = composed
+        opens_part.extend(opened)
+        return documents
     try:
         # PyYAML's own reader checks the whole text here, libyaml's while parsing.
         loader = Loader(text)
@@ -177,7 +182,7 @@ def load_stream(
         # YAML after a `...` (or a `--- # comment` line) in the same part is never read by
         # sealer, and may not even parse: read part by part, as sealer does, before calling
         # the file broken. Parts cost a parser each, so a file of very many keeps the error.
-        if not exc.message.startswith("invalid YAML") or not _SKIPPED.search(text):
+        if not exc.message.startswith("invalid YAML") or not re.search(_SKIPPED, text, re.M):
             raise
         if text.count("\n---") > MAX_PARTS:
             raise
@@ -221,7 +226,8 @@ def _load_parts(
 
 
 # Lines after which sealer's reader may skip text: a document end, or a start with more on it.
-_SKIPPED = re.compile(r"^(?:\.\.\.|---[ \t]*[^\s])", re.MULTILINE)
+# Patterns used only on a rare path stay text until then: compiling one costs every start.
+_SKIPPED = r"^(?:\.\.\.|---[ \t]*[^\s])"
 
 
 def _is_separator(line: str, *, comments: bool = False) -> bool:
@@ -490,16 +496,7 @@ class _Builder:
             return str(event.tag)
         if event.tag == "!" or not event.implicit[0]:
             return "tag:yaml.org,2002:str"
-        tag = resolve_plain(event.value)
-        if tag in _NUMBER_TAGS and ":" in event.value:
-            # YAML 1.1 reads `port: 5:00` as 300 (base 60); sealer's go-yaml never did, so
-            # to sealer it is text, and so it is here: a wrong port, not a silent 300.
-            return "tag:yaml.org,2002:str"
-        if tag in _TEXT_TAGS:
-            # go-yaml leaves an unquoted date as text when it reads into a generic value (as
-            # sealer's YAML-to-JSON step does), and has no `=` value type.
-            return "tag:yaml.org,2002:str"
-        return tag
+        return _resolved_plain(event.value)
 
     def scalar(self, event: Any, path: Path, line: int) -> Any:
         tag = self.resolve(event)
@@ -539,3 +536,197 @@ def unsupported_tag(tag: str) -> str:
 
 class _MergeKey:
     """The YAML merge key (<<) as a mapping key: its value is merged, not stored."""
+
+
+# A fast path for the common file: libyaml composes the whole tree in C (one Python object a
+# node, with this module's tag resolution) and _Walker turns it into the same Document that
+# _Builder makes from one Python event at a time, at half the cost or less; reading was what a
+# fleet of a thousand Clusterfiles spent most of its time on. It takes only what it can prove it
+# reads exactly as _Builder does; anything else, and every error, goes to _Builder, which
+# decides and words it (so no message can differ). What it leaves to _Builder:
+# - texts over _COMPOSED_MAX characters: the composer holds the whole tree before any limit is
+#   counted, and this bounds its size (a few nodes a character at most);
+# - line breaks other than \n and byte order marks (libyaml counts lines and columns over them
+#   its own way), lines that start with `...` or `%` (document ends and directives, which
+#   make documents start other than at `---` lines), the non-specific tag `!` (which the
+#   composer resolves like an untagged value), texts with both `&` and `*` (aliases, which
+#   the builder counts as it expands them), and merge keys;
+# - a tree deeper than MAX_DEPTH, more than MAX_NODES nodes, a collection tag it refuses,
+#   a key that is not a scalar, a value its tag cannot construct: _Builder raises the error.
+_COMPOSED_MAX = 64 * 1024
+_NOT_COMPOSED = ("\r", "\x85", "\u2028", "\u2029", "\ufeff", "\n...", "\n%")
+_NON_SPECIFIC_TAG = r"(?:^|[\s\[{,])!(?:[\s,]|$)"
+_STR_TAG = "tag:yaml.org,2002:str"
+_CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+class _Fallback(Exception):
+    """The composed tree holds something only _Builder reads (or refuses)."""
+
+
+def _composed(
+    text: str, source: str, line_offset: int
+) -> tuple[list[Document], list[tuple[bool, str]]] | None:
+    """What _Builder would make of `text` (its documents and how each opens), built from
+    libyaml's composed tree; None when the text is one for _Builder (see above)."""
+    if (
+        Loader is not getattr(yaml, "CSafeLoader", None)  # the tests may run the pure parser
+        or _CParser is None
+        or len(text) > _COMPOSED_MAX
+        or ("&" in text and "*" in text)
+        or any(mark in text for mark in _NOT_COMPOSED)
+        or text.startswith(("...", "%"))
+        or ("!" in text and re.search(_NON_SPECIFIC_TAG, text, re.M))
+    ):
+        return None
+    parser = _Composer(text)
+    try:
+        roots = []
+        while parser.check_node():
+            roots.append(parser.get_node())
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    # A document starts at `---` at the start of a line, then white space or the line's end;
+    # libyaml reads every such line as one, or refuses the text (in a quoted or flow scalar).
+    opens = [
+        (True, line)
+        for line in text.split("\n")
+        if line.startswith("---") and line[3:4] in ("", " ", "\t")
+    ]
+    if len(roots) == len(opens) + 1:
+        opens.insert(0, (False, ""))  # the first document has no `---`
+    elif len(roots) != len(opens):  # pragma: no cover - to libyaml each such line is a start
+        return None
+    walker = _Walker()
+    documents = []
+    try:
+        for root in roots:
+            walker.nodes += 1  # as _Builder counts an empty document
+            walker.lines, walker.blocks, walker.duplicates = {}, set(), []
+            value = walker.node(root, (), 0)
+            walker.lines.setdefault((), root.start_mark.line + 1)
+            documents.append(
+                Document(
+                    value,
+                    source,
+                    walker.lines,
+                    line_offset,
+                    frozenset(walker.blocks),
+                    tuple(walker.duplicates),
+                )
+            )
+    except _Fallback:
+        return None
+    return documents, opens
+
+
+def _resolve(kind: Any, value: str | None, implicit: Any) -> str:
+    """_Builder.resolve for a node without a tag; the tag `!` never gets here (the texts that
+    hold it go to _Builder)."""
+    if kind is yaml.ScalarNode:
+        return _resolved_plain(value) if implicit[0] and value is not None else _STR_TAG
+    return _MAP_TAG if kind is yaml.MappingNode else _SEQ_TAG
+
+
+# Plain scalars only: the same keys and values recur in every cluster of a fleet, and a
+# quoted value (a password, a certificate) has nothing to resolve and no place in a cache.
+@functools.lru_cache(maxsize=4096)
+def _resolved_plain(value: str) -> str:
+    """The tag of an untagged plain scalar, as sealer's go-yaml reads it."""
+    tag = resolve_plain(value)
+    if tag in _NUMBER_TAGS and ":" in value:
+        # YAML 1.1 reads `port: 5:00` as 300 (base 60); sealer's go-yaml never did, so to
+        # sealer it is text, and so it is here: a wrong port, not a silent 300.
+        return _STR_TAG
+    if tag in _TEXT_TAGS:
+        # go-yaml leaves an unquoted date as text when it reads into a generic value (as
+        # sealer's YAML-to-JSON step does), and has no `=` value type.
+        return _STR_TAG
+    return tag
+
+
+if _CParser is not None:
+
+    class _Composer(_CParser):  # type: ignore[misc]
+        """libyaml's composer, resolving untagged scalars as _Builder.resolve does."""
+
+        def descend_resolver(self, parent: Any, index: Any) -> None:
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
+
+        resolve = staticmethod(_resolve)
+
+
+class _Walker:
+    """A composed tree to plain values, with _Builder's lines, block scalars, duplicate keys
+    and node count, in _Builder's order."""
+
+    __slots__ = ("blocks", "duplicates", "lines", "nodes")
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.lines: dict[Path, int] = {}
+        self.blocks: set[Path] = set()
+        self.duplicates: list[Path] = []
+
+    def node(self, node: Any, path: Path, depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise _Fallback
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Fallback
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            if node.style in ("|", ">"):
+                self.blocks.add(path)
+            return _scalar(node)
+        lines = self.lines
+        if kind is yaml.MappingNode:
+            if node.tag != _MAP_TAG:
+                raise _Fallback
+            lines.setdefault(path, node.start_mark.line + 1)
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                self.nodes += 1
+                if type(key_node) is not yaml.ScalarNode:
+                    raise _Fallback
+                key = _scalar(key_node)  # a merge key (<<) too: its tag is no scalar's
+                key_line = key_node.start_mark.line + 1
+                child = (*path, key if isinstance(key, str | int) else str(key))
+                if type(value_node) is not yaml.ScalarNode:
+                    lines.setdefault(child, key_line)
+                value = self.node(value_node, child, depth + 1)
+                if key in out:
+                    self.duplicates.append(child)
+                    lines[child] = key_line
+                out[key] = value
+                lines.setdefault(child, key_line)
+            return out
+        if node.tag != _SEQ_TAG:
+            raise _Fallback
+        lines.setdefault(path, node.start_mark.line + 1)
+        items: list[Any] = []
+        for item in node.value:
+            child = (*path, len(items))
+            value = self.node(item, child, depth + 1)
+            if type(item) is yaml.ScalarNode:
+                lines.setdefault(child, item.start_mark.line + 1)
+            items.append(value)
+        return items
+
+
+def _scalar(node: Any) -> Any:
+    tag = node.tag
+    if tag == _STR_TAG:
+        return node.value
+    if tag not in _SCALAR_TAGS:
+        raise _Fallback
+    try:
+        return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+    except Exception:  # whatever it is, _Builder meets it again and says so
+        raise _Fallback from None
