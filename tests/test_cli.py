@@ -642,6 +642,25 @@ def test_the_console_script_flushes_what_it_printed_unflushed() -> None:
     assert run_script("--version", env=BUFFERED) == Run(0, f"gen-secret {__version__}\n", "")
 
 
+def test_ctrl_c_as_the_console_script_starts_is_quiet() -> None:
+    # strace sends SIGINT at the first system call that touches generator/io, that is, while
+    # the entry point imports its first module: the signal must end the run with 130 and
+    # nothing said, not a KeyboardInterrupt traceback from the import it landed in.
+    import generator.io
+
+    strace = require_tool("strace", "apt-get install strace")
+    io_folder = os.path.dirname(generator.io.__file__)
+    proc = subprocess.run(
+        [strace, "-f", "-qq", "-o", "/dev/null", "-P", io_folder,
+         "-e", "inject=all:signal=INT:when=1",
+         gen_secret_script(), "render", str(FIXTURES / "insecure-custom.yaml")],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, b"", b"")
+
+
 def test_the_console_script_is_quiet_when_its_reader_leaves(tmp_path: Path) -> None:
     names = tmp_path / "ns.txt"
     names.write_text("".join(f"team-{i}\n" for i in range(20000)))

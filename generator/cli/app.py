@@ -131,7 +131,7 @@ def run() -> NoReturn:
     processes and threads are joined; what is left is to flush stdout and stderr. Tearing
     down the ~450 loaded modules took 15 ms of a 135 ms run, and none is ours.
     """
-    from generator.io.interrupts import leave
+    from generator.cli.script import leave
 
     # From here Ctrl-C is a KeyboardInterrupt again, which main() reports (and write_tree holds
     # until it is safe); once main() returns there is nothing left to undo. A SIGINT ignored

@@ -1,23 +1,31 @@
 """The console script's entry: a quiet Ctrl-C from its first moment, then the CLI."""
 
-import signal
+# The C module under `signal` (no type stubs): `signal` imports enum and functools first,
+# 5 ms in which a Ctrl-C would still be a traceback.
+import _signal  # type: ignore[import-not-found]
+import os
 
-from generator.io.interrupts import leave
+
+def leave(signum: int, frame: object) -> None:
+    """SIGINT outside the CLI's own handling: exit as an interrupted command does."""
+    os._exit(130)
 
 
 def run() -> None:
     """Run the CLI; until it takes over, Ctrl-C ends the process at once with 130.
 
     Nothing is written before the CLI starts, so there is nothing to undo, and otherwise
-    Python would print a traceback from whichever library it was importing at that moment.
+    Python would print a traceback from whichever module it was importing at that moment:
+    so the handler comes first, before any import (this module imports only what Python has
+    loaded as it started).
     """
+    if _signal.getsignal(_signal.SIGINT) is not _signal.SIG_IGN:  # a background job keeps ignoring
+        _signal.signal(_signal.SIGINT, leave)
     from generator.io.nocore import forbid_core_dumps
     from generator.io.streams import setup
 
     setup()  # first: a closed stdin, stdout or stderr must not be taken by a file opened later
     forbid_core_dumps()  # before any secret is read
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring
-        signal.signal(signal.SIGINT, leave)
     from generator.cli.app import run as run_cli
 
     run_cli()

@@ -59,8 +59,3 @@ def held() -> Iterator[Held]:
         for number, handler in previous.items():
             signal.signal(number, handler)
     state.check()  # the block finished, and the user had asked to stop: say so now
-
-
-def leave(signum: int, frame: object) -> None:
-    """SIGINT outside the CLI's own handling: exit as an interrupted command does."""
-    os._exit(130)
