@@ -1,7 +1,6 @@
 """Ctrl-C, SIGTERM and SIGHUP held back while files are half-written or worker processes run."""
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Iterator
