@@ -602,6 +602,13 @@ def test_field_names_match_ignoring_case_as_go_json_does() -> None:
         ("username: a:b", "spec.registry.localRegistry.username", "':'"),
         ("password: 0123", "spec.registry.localRegistry.password", "must be a string"),
         ("cert: []", "spec.registry.localRegistry.cert", "must be a mapping"),
+        # An explicit tag on a value it cannot read: PyYAML fails with KeyError, IndexError
+        # or AttributeError, never a message.
+        ("ha: !!bool maybe", "spec.registry.localRegistry.ha", "not a valid bool"),
+        ('ha: !!bool ""', "spec.registry.localRegistry.ha", "not a valid bool"),
+        ('port: !!int ""', "spec.registry.localRegistry.port", "not a valid int"),
+        ('port: !!float ""', "spec.registry.localRegistry.port", "not a valid float"),
+        ("port: !!timestamp nope", "spec.registry.localRegistry.port", "not a valid timestamp"),
         (
             "cert: {subjectAltName: {dnsNames: a.example}}",
             "spec.registry.localRegistry.cert.subjectAltName.dnsNames",

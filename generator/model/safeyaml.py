@@ -507,8 +507,10 @@ class _Builder:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return self.loader.yaml_constructors[tag](self.loader, node)
-        except (ValueError, yaml.YAMLError):
-            # `password: 2024-13-45` looks like a date to YAML but is not one.
+        except (ValueError, KeyError, IndexError, AttributeError, yaml.YAMLError):
+            # `password: 2024-13-45` looks like a date to YAML but is not one; PyYAML's
+            # constructors fail on an explicit tag's bad value (`!!bool maybe`, `!!int ""`,
+            # `!!timestamp nope`) with whatever error the parsing meets first.
             kind = tag.rsplit(":", 1)[-1]
             raise self.fail(
                 f"not a valid {kind}; put it in quotes if it is text", path, line
