@@ -36,6 +36,12 @@ def _missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker more than the cores, since tests wait for the processes, syncs and
+    servers they start."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first: started last, one of them would keep the others' workers idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

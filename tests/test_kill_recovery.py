@@ -21,7 +21,7 @@ from generator.io.journal import JOURNAL
 from generator.io.output import recover
 from tests.conftest import gen_secret_script, require_tool, run_script
 
-CLUSTERS = 100  # over the thresholds for worker processes (64) and parallel writers (64)
+CLUSTERS = 66  # over the thresholds for worker processes (64) and parallel writers (64)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ Run as a script, this module is the server; imported, it is the client.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -172,6 +173,10 @@ def _serve(script: str, fd: int) -> None:
     sys.path[0] = str(Path(script).parent)
     _import_everything()
     from generator.cli.script import run
+
+    # What the imports made stays out of every fork's garbage collections: a collection
+    # touching it would copy its pages into each fork.
+    gc.freeze()
 
     connection = socket.socket(fileno=fd)
     while True:
