@@ -179,12 +179,12 @@ def test_a_large_fleet_renders_in_worker_processes(
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core here: a large fleet renders in this process")
-    render_one = pool._render_one
+    render_one = pool.render_one_cluster
 
     def tagged(*args: Any) -> pipeline.Result:
         return replace(render_one(*args), notes=(str(os.getpid()),))
 
-    monkeypatch.setattr(pool, "_render_one", tagged)
+    monkeypatch.setattr(pool, "render_one_cluster", tagged)
     files = big_fleet(tmp_path)
     results = pool.run_fleet([(str(f), f.read_bytes()) for f in files], pipeline.Request())
     pids = {r.notes for r in results.values()}

@@ -34,13 +34,13 @@ INPUTS = unchanged.FINGERPRINTS
 def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The Clusterfiles rendered in this process, by file name, as they are rendered."""
     names: list[str] = []
-    render_one = pool._render_one
+    render_one = pool.render_one_cluster
 
     def spy(data: bytes, source: str, *rest: Any) -> pipeline.Result:
         names.append(Path(source).name)
         return render_one(data, source, *rest)
 
-    monkeypatch.setattr(pool, "_render_one", spy)
+    monkeypatch.setattr(pool, "render_one_cluster", spy)
     return names
 
 

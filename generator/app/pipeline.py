@@ -201,12 +201,13 @@ def as_usage() -> Iterator[None]:
 
 def run(data: bytes, source: str, request: Request) -> Result:
     """Parse, resolve the CA, build the context and render; raises GenSecretError for bad input."""
-    result = _render_one(data, source, request, options_for(request), _seal_cert(request))
+    result = render_one_cluster(data, source, request, options_for(request), seal_cert_of(request))
     OutputBudget().add(result.files, source)
     return result
 
 
-def _seal_cert(request: Request) -> Certs | None:
+def seal_cert_of(request: Request) -> Certs | None:
+    """The --seal-cert certificates, read once (a fleet reads them before its workers fork)."""
     if request.seal_cert is None:
         return None
     from generator.render.sealing import load_certs
@@ -280,13 +281,14 @@ def fleet_notes(results: Mapping[str, Result | Skipped]) -> tuple[str, ...]:
     )
 
 
-def _render_one(
+def render_one_cluster(
     data: bytes,
     source: str,
     request: Request,
     options: RenderOptions,
     certs: Certs | None,
 ) -> Result:
+    """One cluster of a fleet, rendered whole: what a fleet's worker does for each file."""
     prepared = prepare(data, source, request, options)
     # A fleet's folder for this cluster: its name, or its file's for a Cluster without one.
     name = prepared.cluster.name or folder_for_unnamed(source)

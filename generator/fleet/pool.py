@@ -11,7 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.app.pipeline import Request, Result, Skipped, _render_one, _seal_cert, options_for
+from generator.app.pipeline import (
+    Request,
+    Result,
+    Skipped,
+    options_for,
+    render_one_cluster,
+    seal_cert_of,
+)
 from generator.errors import GenSecretError
 from generator.io.interrupts import held
 from generator.model.names import is_file_name
@@ -35,7 +42,7 @@ def run_fleet(
     how many more clusters are done. `unchanged` names the clusters that need no render.
     """
     options = options_for(request)
-    cert = _seal_cert(request)
+    cert = seal_cert_of(request)
     request = replace(request, ca_node_paths=False, cluster_folders=True)
     skipped: dict[int, Skipped] = {}
     for index, (source, data) in enumerate(inputs):
@@ -101,7 +108,7 @@ def _render_batches(
     workers = _workers(len(inputs))
     if workers < 2:
         for source, data in inputs:
-            yield [_render_one(data, source, request, options, cert)]
+            yield [render_one_cluster(data, source, request, options, cert)]
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -110,7 +117,7 @@ def _render_batches(
     # The first cluster renders here: a bad option fails before any process starts, and the
     # workers inherit compiled templates instead of each compiling their own.
     (source, data), rest = inputs[0], inputs[1:]
-    yield [_render_one(data, source, request, options, cert)]
+    yield [render_one_cluster(data, source, request, options, cert)]
     global _fleet_job
     _fleet_job = (rest, request, options, cert)
     spans = [(start, min(start + _BATCH, len(rest))) for start in range(0, len(rest), _BATCH)]
@@ -156,7 +163,7 @@ def _cpu_quota(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 def _render_span(span: tuple[int, int]) -> list[Result]:
     inputs, request, options, cert = _fleet_job
     return [
-        _render_one(data, source, request, options, cert)
+        render_one_cluster(data, source, request, options, cert)
         for source, data in inputs[span[0] : span[1]]
     ]
 
