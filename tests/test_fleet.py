@@ -241,8 +241,15 @@ def signal_runs(
         _, err = proc.communicate(timeout=60)
         moment = f"signalled at {step / 10:.0%} of a run"
         assert group_ends(proc.pid), f"a worker is left behind ({moment})"
-        assert b"Traceback" not in err, moment
         left = sorted(str(p.relative_to(out)) for p in out.rglob("*")) if out.exists() else []
+        if b"Traceback" in err and proc.returncode == -signal.SIGINT:
+            # Ctrl-C while the interpreter itself starts, before the console script's first
+            # line can take it: Python reports it, and no code of gen-secret's has run (a
+            # traceback through any of it, from script.run on, fails here).
+            assert b"/generator/" not in err, moment
+            assert left == [], moment
+            continue
+        assert b"Traceback" not in err, moment
         if proc.returncode == 0:  # done before the signal: a whole, clean run
             assert err == b""
         else:
