@@ -131,12 +131,12 @@ def run() -> NoReturn:
     processes and threads are joined; what is left is to flush stdout and stderr. Tearing
     down the ~450 loaded modules took 15 ms of a 135 ms run, and none is ours.
     """
-    from generator.cli.script import leave
-
     # From here Ctrl-C is a KeyboardInterrupt again, which main() reports (and write_tree holds
-    # until it is safe); once main() returns there is nothing left to undo. A SIGINT ignored
-    # from the start (a background job) stays ignored.
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    # until it is safe); once main() returns there is nothing left to undo, and the entry
+    # point's quiet exit (script.leave) comes back. A SIGINT ignored from the start (a
+    # background job) stays ignored.
+    leave = signal.getsignal(signal.SIGINT)
+    ignored = leave is signal.SIG_IGN or leave is None  # None: a handler not set from Python
     if not ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
