@@ -26,14 +26,16 @@ run: $(BIN)/python
 # Install the test needs (Python, npm and, as root, Debian packages), lint, type-check, test.
 # Bytecode written even where the environment says not to: the parallel workers then share
 # the test modules pytest rewrites, and the hundreds of processes the tests start share the
-# package's compiled modules, instead of each compiling them again.
+# package's compiled modules, instead of each compiling them again. Through env, not a
+# VAR= prefix: that would run the line in sh, which the completion tests then take for the
+# user's shell (shellingham looks up the process tree).
 test: $(BIN)/python e2e-deps test-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
 	$(BIN)/ruff check generator tests hatch_build.py
 	$(BIN)/ruff format --check generator tests hatch_build.py
 	$(BIN)/mypy --strict generator
 	$(BIN)/lint-imports
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
 
 # Regenerate the golden files (outputs and --help) after an intended change; review the diff.
 golden: $(BIN)/python
