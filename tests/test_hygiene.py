@@ -313,9 +313,11 @@ def sealing_certificate() -> bytes:
     return self_signed_certificate(key.public_key(), key, year)
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
-    """Input files holding the passwords, and the placeholders that name them."""
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory, sealing_certificate: bytes) -> dict[str, str]:
+    """Input files holding the passwords, and folders rendered before, that no command
+    writes to: made once for every command."""
+    tmp_path = tmp_path_factory.mktemp("hygiene")
     clusterfile = tmp_path / "Clusterfile"
     clusterfile.write_text(CLUSTERFILE, encoding="utf-8")
     password_file = tmp_path / "password.txt"
@@ -330,7 +332,6 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
     home = tmp_path / "home"
     (home / ".sealer").mkdir(parents=True)
     (home / ".sealer" / "Clusterfile").write_text(CLUSTERFILE, encoding="utf-8")
-    (tmp_path / "cwd").mkdir()
     for name in ("east", "west"):
         (tmp_path / "fleet" / name).mkdir(parents=True)
         text = CLUSTERFILE.replace("name: hygiene", f"name: {name}")
@@ -358,12 +359,6 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
     for name in ("east", "west"):
         (tmp_path / "certs" / f"{name}.pem").write_bytes(sealing_certificate)
     recipient = str(pyrage.x25519.Identity.generate().to_public())
-    # A .sops.yaml above the output folder, and an earlier SOPS render to compare with.
-    (tmp_path / "gitops" / "out").mkdir(parents=True)
-    (tmp_path / "gitops" / ".sops.yaml").write_text(f"creation_rules:\n- age: {recipient}\n")
-    again = tmp_path / "again"
-    argv = ["render", str(clusterfile), "--sops-age", recipient, "--out", str(again)]
-    assert run_script(*argv, cwd=tmp_path).code == 0
     return {
         "rendered": str(tmp_path / "rendered"),
         "rendered_fleet": str(tmp_path / "rendered-fleet"),
@@ -375,18 +370,44 @@ def workspace(tmp_path: Path, sealing_certificate: bytes) -> dict[str, str]:
         "seal_cert": str(seal_cert),
         "seal_certs": str(tmp_path / "certs"),
         "age_recipient": recipient,
-        "out_again": str(again),
-        "sops_out": str(tmp_path / "gitops" / "out"),
         "clusterfile": str(clusterfile),
         "configmap": str(configmap),
         "password_file": str(password_file),
-        "out": str(tmp_path / "out"),
         "home": str(home),
-        "cwd": str(tmp_path / "cwd"),
         "clusterfile_text": CLUSTERFILE,
         "password": PASSWORD,
         "stdin_password": STDIN_PASSWORD,
     }
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, inputs: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The placeholders: the shared inputs, and the folders a command may write, its own."""
+    (tmp_path / "cwd").mkdir()
+    # A .sops.yaml above the output folder.
+    (tmp_path / "gitops" / "out").mkdir(parents=True)
+    rule = f"creation_rules:\n- age: {inputs['age_recipient']}\n"
+    (tmp_path / "gitops" / ".sops.yaml").write_text(rule)
+    shared = Path(inputs["clusterfile"]).parent
+    before = _entries(shared)
+    yield {
+        **inputs,
+        "out_again": str(tmp_path / "again"),
+        "sops_out": str(tmp_path / "gitops" / "out"),
+        "out": str(tmp_path / "out"),
+        "cwd": str(tmp_path / "cwd"),
+    }
+    assert _entries(shared) == before, "a command wrote to the inputs every command shares"
+
+
+def _entries(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def render_again(workspace: dict[str, str]) -> None:
+    """An earlier SOPS render in {out_again}, for a command that renders over it."""
+    argv = ["render", workspace["clusterfile"], "--sops-age", workspace["age_recipient"]]
+    assert run_script(*argv, "--out", workspace["out_again"]).code == 0
 
 
 def _command_params() -> Iterator[object]:
@@ -397,6 +418,8 @@ def _command_params() -> Iterator[object]:
 
 @pytest.mark.parametrize("command", list(_command_params()))
 def test_command_never_shows_the_password(command: Command, workspace: dict[str, str]) -> None:
+    if "{out_again}" in command.argv:
+        render_again(workspace)
     argv = [arg.format(**workspace) for arg in command.argv]
     env = {**os.environ, "HOME": workspace["home"], "PYTHONWARNINGS": "always"}
     result = run_script(

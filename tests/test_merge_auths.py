@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import subprocess
@@ -22,6 +23,7 @@ HA = FIXTURES / "ha-auth-multidoc.yaml"  # sea.hub:5000 and its SANs, user seale
 HUB = "https://index.docker.io/v1/"
 
 
+@functools.cache  # an oracle's answer for the same question: several tests ask it again
 def kubectl_secret(server: str, username: str, password: str, *extra: str, fmt: str) -> bytes:
     """`kubectl create secret docker-registry --dry-run=client -o FMT`: what a user would merge."""
     kubectl = require_tool("kubectl", "kubectl is on the machine image")
