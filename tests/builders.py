@@ -1,8 +1,8 @@
 """Clusterfiles for tests, built in one place: one cluster, or a fleet of them.
 
 Two ways to write one, for two kinds of test:
-- `clusterfile_bytes`: a sealer v2 Cluster emitted by PyYAML, which quotes whatever needs
-  quoting, so any username or password reaches gen-secret as the value it is;
+- `as_bytes(clusterfile_document(...))`: a sealer v2 Cluster emitted by PyYAML, which quotes
+  whatever needs quoting, so any username or password reaches gen-secret as the value it is;
 - `fleet_member` / `big_fleet`: the multi-document fixture `ha-auth-multidoc.yaml` with its
   name and password replaced, the shape of a real cluster's file, written into a folder.
 Tests about how text is read (line numbers, YAML corners) write their text themselves.
@@ -51,9 +51,8 @@ def clusterfile_document(
     }
 
 
-def clusterfile_bytes(*args: Any, **kwargs: Any) -> bytes:
-    """`clusterfile_document(...)` as a file's bytes, UTF-8 as written."""
-    document = clusterfile_document(*args, **kwargs)
+def as_bytes(document: dict[str, Any]) -> bytes:
+    """A document as a Clusterfile's bytes, emitted by PyYAML, UTF-8 as written."""
     return yaml.safe_dump(document, allow_unicode=True).encode("utf-8")
 
 

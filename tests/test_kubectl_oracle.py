@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from generator.app.pipeline import Request, run
-from tests.builders import clusterfile_bytes
+from tests.builders import as_bytes, clusterfile_document
 from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 
 # (username, password): every character class that Go's encoder treats specially.
@@ -34,8 +34,11 @@ SERVERS = ["sea.hub:5000", "harbor.example.com", "10.0.0.11:5000", "registry.lab
 def clusterfile(server: str, username: str, password: str) -> bytes:
     """A local registry for `host:port`, an external one for a bare host."""
     domain, _, port = server.partition(":")
-    return clusterfile_bytes(
-        domain, int(port) if port else None, username, password, external=not port, name="oracle"
+    port_number = int(port) if port else None
+    return as_bytes(
+        clusterfile_document(
+            domain, port_number, username, password, external=not port, name="oracle"
+        )
     )
 
 

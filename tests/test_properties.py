@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from generator.app.pipeline import Request, run
-from tests.builders import clusterfile_bytes, clusterfile_document
+from tests.builders import as_bytes, clusterfile_document
 from tests.conftest import assert_valid, decode_data, kubectl_dockerconfigjson
 
 PROFILE = settings(
@@ -123,10 +123,9 @@ def clusterfile(
     name: str = "props",
 ) -> bytes:
     """A Clusterfile written by PyYAML's emitter, which quotes whatever needs quoting."""
-    kind = {"external": external, "name": name}
-    data = clusterfile_bytes(domain, port, username, password, **kind)
+    document = clusterfile_document(domain, port, username, password, external=external, name=name)
+    data = as_bytes(document)
     # The input must say what we mean: if the emitter cannot round-trip a value, skip it.
-    document = clusterfile_document(domain, port, username, password, **kind)
     assume(yaml.safe_load(data) == document)
     return data
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from generator.app.pipeline import Request, Result, run
-from tests.builders import clusterfile_bytes
+from tests.builders import as_bytes, clusterfile_document
 from tests.conftest import (
     ROOT,
     Cli,
@@ -52,7 +52,7 @@ def cert_file(private_key: rsa.RSAPrivateKey, tmp_path_factory: pytest.TempPathF
 
 
 def clusterfile(name: str = "sealed") -> bytes:
-    return clusterfile_bytes("sea.hub", 5000, USERNAME, PASSWORD, name=name)
+    return as_bytes(clusterfile_document("sea.hub", 5000, USERNAME, PASSWORD, name=name))
 
 
 def render(tmp_path: Path, **request: Any) -> Result:
