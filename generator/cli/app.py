@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -18,6 +18,9 @@ from generator import __version__
 from generator.cli import exitcodes
 from generator.cli.shared import say, write_stdout
 from generator.errors import GenSecretError, InternalError
+
+if TYPE_CHECKING:
+    from typer import _click
 
 # The commands, in the order --help lists them, and the module that holds each: a run that
 # names one loads only its module (see typer_app).
@@ -80,6 +83,22 @@ def typer_app(argv: Sequence[str] = ()) -> typer.Typer:
     return app
 
 
+# Each command's click object, built once a process: typer spends about 8 ms making render's
+# 40 options. Not the root's (no command named): its completion options read the environment as
+# they are made, and a caller of main() may have changed that since.
+_BUILT: dict[str, "_click.Command"] = {}
+
+
+def command_line(args: Sequence[str]) -> "_click.Command":
+    """The click command that parses `args`: the named command's, else the root's."""
+    name = args[0] if args[:1] and args[0] in COMMANDS else None
+    if name is None:
+        return typer.main.get_command(typer_app(args))
+    if name not in _BUILT:
+        _BUILT[name] = typer.main.get_command(typer_app(args))
+    return _BUILT[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every error a user can cause becomes one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -87,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         utf8_stdio()
-        command = typer.main.get_command(typer_app(args))
-        result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
+        result = command_line(args).main(args=argv, prog_name="gen-secret", standalone_mode=False)
     except ReaderLeft:
         return 1  # `| head`: the reader left on purpose; nothing to say about it
     except GenSecretError as exc:
