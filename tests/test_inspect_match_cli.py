@@ -617,6 +617,7 @@ LAZY = (
     "jinja2",
     "rich",
     "ctypes",
+    "concurrent.futures",
     "generator.model.mergeauths",
 )
 
@@ -635,10 +636,16 @@ print(" ".join(m for m in {LAZY!r} if m in sys.modules))
     return set(proc.stdout.split())
 
 
-def test_inspect_and_match_load_lazily() -> None:
+def test_inspect_and_match_load_lazily(tmp_path: Path) -> None:
     assert loaded_modules("    import generator.cli.app") == set()
     render = f"    from generator.cli.app import main; main(['render', {str(HA)!r}])"
     assert loaded_modules(render) == {"jinja2"}
+    # One cluster's files are written one after another: no thread pool, and no ctypes.
+    out = str(tmp_path / "out")
+    written = (
+        f"    from generator.cli.app import main; main(['render', {str(HA)!r}, '--out', {out!r}])"
+    )
+    assert loaded_modules(written) == {"jinja2", "generator.io.output"}
     # JSON comes from the objects, not the templates: no Jinja.
     as_json = f"    from generator.cli.app import main; main(['render', {str(HA)!r}, '-o', 'json'])"
     assert loaded_modules(as_json) == set()
@@ -659,7 +666,7 @@ def test_inspect_and_match_load_lazily() -> None:
 
 def test_command_annotations_are_objects_so_typer_need_not_eval_them() -> None:
     # typer reads every option's annotation at each start; a string costs it an eval and a
-    # compile apiece, 4 ms of a 170 ms render (issue 7). `from __future__ import annotations`
+    # compile apiece, 4 ms of a 170 ms render. `from __future__ import annotations`
     # in a command's module would turn them all into strings.
     from generator.cli.app import typer_app
 

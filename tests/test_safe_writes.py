@@ -6,19 +6,18 @@ into gen-secret's own code; everything else goes through the installed script.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from generator.errors import GenSecretError
+from generator.io import libc
 from generator.io.output import MANIFEST, write_tree
 from tests.conftest import FIXTURES, run_script
 
@@ -117,10 +116,16 @@ def previous(tmp_path: Path) -> Path:
 # --- a write that fails half-way -----------------------------------------------------------
 
 
+def _failing_syncfs(mp: pytest.MonkeyPatch) -> None:
+    """syncfs(2) fails, as on a platform or file system without it."""
+    real = libc.call
+    mp.setattr(libc, "call", lambda name, *args: -1 if name == "syncfs" else real(name, *args))
+
+
 def _no_syncfs(mp: pytest.MonkeyPatch) -> None:
     """syncfs(2) unavailable, so each file gets fsync(2), and the second one fails (the first
     fsync is the folder's, once the journal is in it)."""
-    mp.setattr(ctypes, "CDLL", lambda *args, **kwargs: SimpleNamespace(syncfs=lambda fd: -1))
+    _failing_syncfs(mp)
     fail_on_call(mp, "fsync", 3, OSError(errno.EIO, os.strerror(errno.EIO)))
 
 
@@ -208,9 +213,7 @@ def test_failed_folder_sync_after_publishing_is_an_error(
 ) -> None:
     # No syncfs: each file, then each folder, gets fsync; the folder's fails. Every file is in
     # place and whole by then.
-    monkeypatch.setattr(
-        ctypes, "CDLL", lambda *args, **kwargs: SimpleNamespace(syncfs=lambda fd: -1)
-    )
+    _failing_syncfs(monkeypatch)
     journal_folder_files_and_manifest = 1 + len(SECOND) + 1
     fail_on_call(
         monkeypatch, "fsync", journal_folder_files_and_manifest + 1, OSError(errno.EIO, "I/O error")

@@ -20,6 +20,7 @@ from generator.app.pipeline import (
     seal_cert_of,
 )
 from generator.errors import GenSecretError
+from generator.io import libc
 from generator.io.interrupts import held
 from generator.model.names import is_file_name
 from generator.plan.context import RenderOptions
@@ -175,9 +176,7 @@ def _worker_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked while the parent held it
-    import ctypes
-
     pr_set_pdeathsig = 1  # <linux/prctl.h>
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    libc.call("prctl", pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)

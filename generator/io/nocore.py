@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from generator.io import libc
+
 
 def forbid_core_dumps() -> None:
     """RLIMIT_CORE 0 and PR_SET_DUMPABLE 0, for this process and the workers it forks.
@@ -11,8 +13,7 @@ def forbid_core_dumps() -> None:
     A SIGSEGV under `ulimit -c unlimited` left a 754 MB core file in the working folder that
     held the password 1,902 times. The limit stops a core file; "not dumpable" also stops a
     core handed to a pipe (systemd-coredump, apport) and ptrace by other processes of the
-    user. prctl is called through _ctypes, ctypes' C core: importing ctypes itself took 2 ms
-    of a 150 ms render (its Python layer defines dozens of types).
+    user.
     """
     import resource
 
@@ -21,13 +22,4 @@ def forbid_core_dumps() -> None:
     if sys.platform != "linux":
         return
     pr_set_dumpable = 4  # <linux/prctl.h>
-    try:
-        import _ctypes
-
-        # dlopen(NULL): the process's own symbols, as ctypes.CDLL(None) opens them.
-        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")  # type: ignore[arg-type]
-        _ctypes.call_function(prctl, (pr_set_dumpable, 0, 0, 0, 0))
-    except (ImportError, AttributeError, OSError):  # _ctypes is CPython's own: ctypes then
-        import ctypes
-
-        ctypes.CDLL(None).prctl(pr_set_dumpable, 0, 0, 0, 0)
+    libc.call("prctl", pr_set_dumpable, 0, 0, 0, 0)

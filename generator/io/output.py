@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from generator.errors import GenSecretError, InternalError
-from generator.io import journal
+from generator.io import journal, libc
 from generator.io.interrupts import Held, held
 from generator.io.journal import Journal, Plan, backup_name, temporary_name
 from generator.io.outlock import lock_folder
@@ -335,7 +335,6 @@ def _stage_all(
     staged a 1,000-cluster fleet three times faster than one. Every file that was written
     lands in `staged` before the first failure is raised, so the caller can remove them all.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
 
     def stage(rel: str, data: bytes | Streamed) -> None:
         parent, name = _split(rel)
@@ -349,6 +348,9 @@ def _stage_all(
         for rel, data in files.items():
             stage(rel, data)
         return
+    # Here, not above: the import (concurrent.futures loads logging) took 5 ms of a run.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         try:
             futures = [pool.submit(stage, rel, data) for rel, data in files.items()]
@@ -487,10 +489,7 @@ def _syncfs(fd: int) -> bool:
     One call instead of an fsync per file and folder: a fleet render writes thousands of
     files, and per-file fsync made that ten times slower.
     """
-    import ctypes  # only writers pay for it
-
-    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-    return syncfs is not None and syncfs(fd) == 0
+    return libc.call("syncfs", fd) == 0
 
 
 def _fsync_at(dir_fd: int, name: str) -> None:
