@@ -393,8 +393,14 @@ def no_dac_prefix(probe: Path, test_flag: str) -> list[str]:
 
 
 def _make_input(case: Case, inputs: Path) -> tuple[str, bytes, Path | None]:
-    """The Clusterfile argument, stdin, and a path that must be unreadable (or None)."""
-    shutil.copytree(BAD_INPUTS, inputs)
+    """The Clusterfile argument, stdin, and a path that must be unreadable (or None).
+
+    The folder holds the good Clusterfile, the password file, and the corpus files the case
+    names (as its file or in its arguments), so a run that writes anywhere beside them shows."""
+    inputs.mkdir()
+    corpus = {path.name for path in BAD_INPUTS.iterdir()}
+    for name in corpus.intersection((case.file, *case.args)):
+        shutil.copyfile(BAD_INPUTS / name, inputs / name)
     good = inputs / "Clusterfile"
     shutil.copyfile(GOOD, good)
     (inputs / "pw.txt").write_text(PASSWORD + "\n", encoding="utf-8")

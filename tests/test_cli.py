@@ -612,7 +612,7 @@ def test_a_render_with_a_ca_does_not_load_cryptography(tmp_path: Path) -> None:
     assert proc.stdout.split() == ["0", "True", "False"]
 
 
-# The console script ends with os._exit (issue 7: the interpreter's teardown was 15 ms of a
+# The console script ends with os._exit (the interpreter's teardown was 15 ms of a
 # run); whatever it printed must still arrive whole, and a write that fails must still fail.
 # Python's usual buffering, whatever this shell exports: unbuffered, nothing waits for a flush.
 BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}

@@ -154,7 +154,7 @@ def data_keys(stream: str) -> set[str]:
     return set(secret["data"])
 
 
-# Large fleets render in a process per core (issue 7); these run above that threshold.
+# Large fleets render in a process per core; these run above that threshold.
 def test_a_large_fleet_renders_as_each_cluster_would_alone(tmp_path: Path) -> None:
     from generator.app import pipeline
     from generator.fleet import pool

@@ -208,9 +208,27 @@ def _import_everything() -> None:
     for module in pkgutil.walk_packages(generator.__path__, "generator."):
         if not module.name.endswith(".__main__"):  # which runs the CLI
             importlib.import_module(module.name)
-    # Not rich, nor typer's rich_utils: they read the environment as they are imported.
-    for name in ("cryptography.x509", "pyrage"):
+    # Not rich, nor typer's rich_utils: they read the environment as they are imported. The
+    # standard modules are those a write or a command's decorators load on demand.
+    for name in (
+        "cryptography.x509",
+        "pyrage",
+        "concurrent.futures.thread",
+        "ctypes",
+        "typer._click.decorators",
+    ):
         importlib.import_module(name)
+    # Each template compiled once, here, not in every fork: Jinja still checks a file's
+    # modification time on each use (auto_reload), so a changed template would be compiled again.
+    from generator.render.templates import environment, templates_dir
+
+    for template in sorted(templates_dir().glob("*.j2")):
+        environment().get_template(template.name)
+    # And each command's click object (the root's is made per run: it reads the environment).
+    from generator.cli.app import COMMANDS, command_line
+
+    for name in COMMANDS:
+        command_line([name])
 
 
 def _child(request: dict[str, Any], fds: list[int], run: Any) -> None:
