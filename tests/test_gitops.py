@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +54,59 @@ FLEET = [FIXTURES / "ha-auth-multidoc.yaml", FIXTURES / "external-registry.yaml"
 CLUSTERS = ["prod-east", "uses-harbor"]  # their metadata.name
 
 
+class SchemaChecker:
+    """tests/k8s_models.mjs, started once for the module: loading the TypeScript compiler and
+    parsing the models' declarations is most of a check's time."""
+
+    def __init__(self) -> None:
+        node = require_tool("node", "install Node.js and npm, then run make test-deps")
+        prefix = require_npm_packages(*MODEL_PACKAGES)
+        self.process = subprocess.Popen(
+            [node, str(HERE / "k8s_models.mjs"), str(prefix)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def faults(self, documents: list[dict[str, Any]]) -> list[list[str]]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(documents) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], 180)
+        assert ready, "the schema checker did not answer within 180 s"
+        answer = self.process.stdout.readline()
+        if not answer:
+            self.process.wait(timeout=10)
+            assert self.process.stderr is not None
+            pytest.fail(f"the schema checker stopped: {self.process.stderr.read()}")
+        faults: list[list[str]] = json.loads(answer)
+        assert len(faults) == len(documents)
+        return faults
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        code = self.process.wait(timeout=30)
+        assert code == 0, f"the schema checker exited with {code}"
+
+
+_CHECKERS: list[SchemaChecker] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_the_schema_checker() -> Iterator[None]:
+    yield
+    while _CHECKERS:
+        _CHECKERS.pop().close()
+
+
 def schema_faults(documents: list[dict[str, Any]]) -> list[list[str]]:
-    """Each document's faults against its published model (empty: valid), in one node run."""
-    node = require_tool("node", "install Node.js and npm, then run make test-deps")
-    prefix = require_npm_packages(*MODEL_PACKAGES)
-    checked = subprocess.run(
-        [node, str(HERE / "k8s_models.mjs"), str(prefix)],
-        input=json.dumps(documents),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stderr
-    faults: list[list[str]] = json.loads(checked.stdout)
-    assert len(faults) == len(documents)
-    return faults
+    """Each document's faults against its published model (empty: valid)."""
+    if not _CHECKERS:
+        _CHECKERS.append(SchemaChecker())
+    return _CHECKERS[0].faults(documents)
 
 
 def assert_valid_against_schema(*documents: dict[str, Any]) -> None:
