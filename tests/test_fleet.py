@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,22 +213,44 @@ def test_duplicates_far_apart_in_a_large_fleet_name_both_files(cli: Cli, tmp_pat
     assert f"'c002' is used by both {files[2]} and {files[68]}" in result.err
 
 
+@dataclass(frozen=True)
+class WholeRender:
+    """A 150-cluster fleet, its uninterrupted render, and how long that took."""
+
+    fleet: Path
+    out: Path
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def whole_render(tmp_path_factory: pytest.TempPathFactory) -> WholeRender:
+    folder = tmp_path_factory.mktemp("signals")
+    big_fleet(folder / "fleet", 150)
+    started = time.monotonic()
+    subprocess.run(
+        [gen_secret_script(), "render", str(folder / "fleet"), "--out", str(folder / "whole")],
+        check=True,
+        timeout=120,
+    )
+    return WholeRender(folder / "fleet", folder / "whole", time.monotonic() - started)
+
+
 def signal_runs(
     tmp_path: Path,
+    whole: WholeRender,
     send: Callable[[subprocess.Popen[bytes]], None],
+    shift: int,
     held: tuple[int, ...] = (130, 143),
     unheld: int = -signal.SIGTERM,
 ) -> None:
-    """Signal a 150-cluster fleet render at moments from 10% to 90% of an uninterrupted run,
-    and check what every interrupted run must leave: nothing, or the whole render; never a
-    temporary file, a traceback, or a process still running. `held` are the exit codes of a
-    run that held the signal, `unheld` that of one it killed while starting."""
-    big_fleet(tmp_path / "fleet", 150)
-    command = [gen_secret_script(), "render", str(tmp_path / "fleet"), "--out"]
-    started = time.monotonic()
-    subprocess.run([*command, str(tmp_path / "whole")], check=True, timeout=120)
-    whole = time.monotonic() - started
-    for step in range(1, 10):
+    """Signal a 150-cluster fleet render at five moments of an uninterrupted run (10%, 30%, ..
+    90%, each moved later by `shift` thirtieths, so that the three signals together probe
+    fifteen moments), and check what every interrupted run must leave: nothing, or the whole
+    render; never a temporary file, a traceback, or a process still running. `held` are the
+    exit codes of a run that held the signal, `unheld` that of one it killed while starting."""
+    command = [gen_secret_script(), "render", str(whole.fleet), "--out"]
+    for step in range(5):
+        fraction = (2 * step + 1) / 10 + shift / 30
         out = tmp_path / f"out-{step}"
         proc = subprocess.Popen(
             [*command, str(out)],
@@ -236,10 +258,10 @@ def signal_runs(
             stderr=subprocess.PIPE,
             start_new_session=True,  # a group of its own, as a terminal's Ctrl-C reaches it
         )
-        time.sleep(whole * step / 10)
+        time.sleep(whole.seconds * fraction)
         send(proc)
         _, err = proc.communicate(timeout=60)
-        moment = f"signalled at {step / 10:.0%} of a run"
+        moment = f"signalled at {fraction:.0%} of a run"
         assert group_ends(proc.pid), f"a worker is left behind ({moment})"
         left = sorted(str(p.relative_to(out)) for p in out.rglob("*")) if out.exists() else []
         if b"Traceback" in err and proc.returncode == -signal.SIGINT:
@@ -259,11 +281,11 @@ def signal_runs(
             assert proc.returncode != unheld or left == [], moment
             assert err in (b"", b"gen-secret: error: interrupted\n"), moment
             if err == b"":  # stopped before the CLI ran (while importing), or by SIGTERM/HUP
-                assert left == [] or tree(out) == tree(tmp_path / "whole"), moment
+                assert left == [] or tree(out) == tree(whole.out), moment
         # All or nothing: the folder as it was (absent), or, when the signal came after the
         # files were in place, the whole render.
         if left:
-            assert tree(out) == tree(tmp_path / "whole"), moment
+            assert tree(out) == tree(whole.out), moment
 
 
 def group_ends(group: int, within: float = 1.0) -> bool:
@@ -280,7 +302,9 @@ def group_ends(group: int, within: float = 1.0) -> bool:
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Path) -> None:
+def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_process(
+    tmp_path: Path, whole_render: WholeRender
+) -> None:
     def ctrl_c_twice(proc: subprocess.Popen[bytes]) -> None:
         # A terminal sends SIGINT to the whole group; impatient users press it twice.
         os.killpg(proc.pid, signal.SIGINT)
@@ -288,22 +312,27 @@ def test_ctrl_c_during_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Pat
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)
 
-    signal_runs(tmp_path, ctrl_c_twice)
+    signal_runs(tmp_path, whole_render, ctrl_c_twice, shift=0)
 
 
 @pytest.mark.slow
-def test_sigterm_to_a_large_fleet_leaves_no_file_and_no_process(tmp_path: Path) -> None:
+def test_sigterm_to_a_large_fleet_leaves_no_file_and_no_process(
+    tmp_path: Path, whole_render: WholeRender
+) -> None:
     # What a CI runner or kubelet sends to cancel: to the main process only.
-    signal_runs(tmp_path, lambda proc: proc.send_signal(signal.SIGTERM))
+    signal_runs(tmp_path, whole_render, lambda proc: proc.send_signal(signal.SIGTERM), shift=1)
 
 
 @pytest.mark.slow
 def test_a_closed_terminal_during_a_large_fleet_leaves_no_file_and_no_process(
-    tmp_path: Path,
+    tmp_path: Path, whole_render: WholeRender
 ) -> None:
     # A terminal that closes, or an SSH session that drops, sends SIGHUP to the whole
     # foreground group: the workers too, which leave stopping to the main process.
-    signal_runs(tmp_path, lambda proc: os.killpg(proc.pid, signal.SIGHUP), (129,), -signal.SIGHUP)
+    def hang_up(proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGHUP)
+
+    signal_runs(tmp_path, whole_render, hang_up, shift=2, held=(129,), unheld=-signal.SIGHUP)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
