@@ -158,7 +158,8 @@ def _message(connection: socket.socket) -> bytes:
 
 
 def _feed(fd: int, data: bytes) -> None:
-    with open(fd, "wb", closefd=True) as stream, contextlib.suppress(BrokenPipeError):
+    # The suppress outside: closing the file flushes, and that too meets a reader gone.
+    with contextlib.suppress(BrokenPipeError), open(fd, "wb", closefd=True) as stream:
         stream.write(data)
 
 
