@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import re
@@ -677,3 +678,45 @@ def test_command_annotations_are_objects_so_typer_need_not_eval_them() -> None:
     for callback in callbacks:
         strings = [n for n, hint in callback.__annotations__.items() if isinstance(hint, str)]
         assert strings == [], callback.__name__
+
+
+def test_start_up_runs_without_garbage_collection_and_the_work_with_it() -> None:
+    # The console script turns the collector off until the command is built (modules and
+    # classes live as long as the process), then freezes what start-up made and turns it on
+    # again: a fleet's work must be collected as it goes.
+    probe = f"""
+import gc, sys
+sys.argv = ["gen-secret", "render", {str(HA)!r}]
+from generator.cli import app
+from generator.app import pipeline
+
+built, run = app.command_line, pipeline.run
+
+def command_line(args):
+    sys.stderr.write(f"start-up collects: {{gc.isenabled()}}\\n")
+    return built(args)
+
+def render(*args, **kwargs):
+    frozen = gc.get_freeze_count() > 0
+    sys.stderr.write(f"the work collects: {{gc.isenabled()}}, frozen: {{frozen}}\\n")
+    return run(*args, **kwargs)
+
+app.command_line, pipeline.run = command_line, render
+from generator.cli.script import run as script
+script()
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "start-up collects: False",
+        "the work collects: True, frozen: True",
+    ]
+    # A caller of main() that left its collector on (every test here) keeps it as it was.
+    from generator.cli.app import collect_garbage_from_here
+
+    frozen = gc.get_freeze_count()
+    collect_garbage_from_here()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

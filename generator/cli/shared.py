@@ -3,9 +3,8 @@ terminal, passwords, and the request options that inspect and match share with r
 
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from generator.cli.options import MergeWinner
 from generator.defaults import STDIN
@@ -109,9 +108,9 @@ def rotation_and_merge(
     }
 
 
-@dataclass(frozen=True)
-class RequestArgs:
-    """The options `inspect` and `match` share with `render`, as the command line gave them."""
+class RequestArgs(NamedTuple):
+    """The options `inspect` and `match` share with `render`, as the command line gave them
+    (a NamedTuple, as RenderArgs is: every start loads this module)."""
 
     clusterfile: str | None
     cluster: str | None
@@ -131,7 +130,7 @@ class RequestArgs:
     @classmethod
     def of(cls, values: dict[str, Any]) -> "RequestArgs":
         """From a command's parameters, by name."""
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        return cls(**{name: values[name] for name in cls._fields})
 
 
 def read_request(args: RequestArgs) -> tuple[str, bytes, "pipeline.Request"]:
