@@ -68,11 +68,12 @@ def test_a_lock_left_by_a_killed_run_never_refuses(
 
 def test_two_fleet_renders_at_once_leave_one_whole_render(tmp_path: Path) -> None:
     # The same cluster names with other passwords: a folder with some clusters from each
-    # input, or a manifest listing one run's files, is what this must never give.
+    # input, or a manifest listing one run's files, is what this must never give. Large
+    # enough for worker processes and parallel writers, as a real fleet's run has them.
     sources, references = [], []
     for side in ("a", "b"):
         source = tmp_path / f"fleet-{side}"
-        for i in range(100):
+        for i in range(builders.BIG):
             builders.fleet_member(source, f"c{i:03d}.yaml", f"c{i:03d}", f"{side}-{i}")
         reference = tmp_path / f"whole-{side}"
         assert run_script("render", str(source), "--out", str(reference)).code == 0
