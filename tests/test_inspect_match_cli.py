@@ -680,7 +680,9 @@ def test_command_annotations_are_objects_so_typer_need_not_eval_them() -> None:
         assert strings == [], callback.__name__
 
 
-def test_start_up_runs_without_garbage_collection_and_the_work_with_it() -> None:
+def test_start_up_runs_without_garbage_collection_and_the_work_with_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # The console script turns the collector off until the command is built (modules and
     # classes live as long as the process), then freezes what start-up made and turns it on
     # again: a fleet's work must be collected as it goes.
@@ -713,10 +715,17 @@ script()
         "start-up collects: False",
         "the work collects: True, frozen: True",
     ]
-    # A caller of main() that left its collector on (every test here) keeps it as it was.
-    from generator.cli.app import collect_garbage_from_here
+    # Any other caller of main() keeps its collector as it was: on (every test here), or off.
+    from generator.cli.app import main
 
     frozen = gc.get_freeze_count()
-    collect_garbage_from_here()
+    assert main(["render", str(HA)]) == 0
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        assert main(["render", str(HA)]) == 0
+        assert not gc.isenabled(), "main() turned on a collector its caller had turned off"
+    finally:
+        gc.enable()
+    capsys.readouterr()

@@ -84,9 +84,11 @@ def typer_app(argv: Sequence[str] = ()) -> typer.Typer:
     return app
 
 
-# Each command's click object, built once a process: typer spends about 8 ms making render's
-# 40 options. Not the root's (no command named): its completion options read the environment as
-# they are made, and a caller of main() may have changed that since.
+# Each command's click object, built once a process: typer takes 3-4 ms to make render's 40
+# options. The console script calls main() once; callers that call it many times in one
+# process (the tests, a warm-start server, an embedding program) build each command once. Not
+# the root's (no command named): its completion options read the environment as they are
+# made, and a caller of main() may have changed that since.
 _BUILT: dict[str, "_click.Command"] = {}
 
 
@@ -100,15 +102,20 @@ def command_line(args: Sequence[str]) -> "_click.Command":
     return _BUILT[name]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point: every error a user can cause becomes one line and an exit code."""
+def main(argv: list[str] | None = None, *, collector_paused: bool = False) -> int:
+    """Console entry point: every error a user can cause becomes one line and an exit code.
+
+    `collector_paused`: the caller (the console script) turned the garbage collector off for
+    start-up; it comes back on once the command is built. Any other caller's stays as it is.
+    """
     args = sys.argv[1:] if argv is None else argv
     from generator.io.streams import ReaderLeft
 
     try:
         utf8_stdio()
         command = command_line(args)
-        collect_garbage_from_here()
+        if collector_paused:
+            collect_garbage_from_here()
         result = command.main(args=argv, prog_name="gen-secret", standalone_mode=False)
     except ReaderLeft:
         return 1  # `| head`: the reader left on purpose; nothing to say about it
@@ -137,17 +144,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def collect_garbage_from_here() -> None:
-    """Start-up is over: the garbage collector comes back on for the command's work (a fleet
-    parses a thousand Clusterfiles), and what start-up made is kept out of its collections.
-
-    The console script turned it off as it started (script.run); a caller of main() that did
-    not keeps its collector as it was.
-    """
-    if not gc.isenabled():
-        # Frozen: never scanned again, here or in a fleet's forked workers, whose pages then
-        # stay shared. The few hundred unreachable objects start-up left stay too.
-        gc.freeze()
-        gc.enable()
+    """Start-up is over: the garbage collector, off since the console script started
+    (script.run), comes back on for the command's work (a fleet parses a thousand
+    Clusterfiles), and what start-up made is kept out of its collections."""
+    # Frozen: never scanned again, here or in a fleet's forked workers, whose pages a
+    # collection would otherwise write to. The few hundred unreachable objects start-up left
+    # stay too.
+    gc.freeze()
+    gc.enable()
 
 
 def utf8_stdio() -> None:
@@ -159,7 +163,7 @@ def utf8_stdio() -> None:
             stream.reconfigure(encoding="utf-8", errors="surrogateescape")
 
 
-def run() -> NoReturn:
+def run(*, collector_paused: bool = False) -> NoReturn:
     """The console script: main(), then an exit that skips the interpreter's teardown.
 
     By the time main() returns, every --out file is synced and closed and the fleet's
@@ -175,7 +179,7 @@ def run() -> NoReturn:
     if not ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        code = main()
+        code = main(collector_paused=collector_paused)
     except KeyboardInterrupt:  # one that landed as main() returned
         code = 130
     finally:

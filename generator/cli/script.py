@@ -35,4 +35,4 @@ def run() -> None:
     forbid_core_dumps()  # before any secret is read
     from generator.cli.app import run as run_cli
 
-    run_cli()
+    run_cli(collector_paused=True)
