@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import email.parser
 import fcntl
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +60,7 @@ def clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """`pip wheel .`, then a new venv with only that wheel and its dependencies from the index.
+    """`pip wheel .`, then a new venv with that wheel, its dependencies this environment's.
 
     Once a run: parallel workers share the folder above their own temporary ones, and the
     first to take the lock builds while the others wait for it."""
@@ -103,8 +106,11 @@ def _build_and_install(base: Path) -> None:
     # A path line, after the venv's own packages: Python reads no .pth file in a folder added
     # this way, so this checkout's editable install (a .pth file there) stays out.
     (site_packages,) = (venv / "lib").glob("python3*/site-packages")
-    dependencies = sysconfig.get_paths()["purelib"]
-    (site_packages / "test-dependencies.pth").write_text(dependencies + "\n", encoding="utf-8")
+    paths = sysconfig.get_paths()
+    dependencies = dict.fromkeys([paths["purelib"], paths["platlib"]])  # one, or lib and lib64
+    (site_packages / "test-dependencies.pth").write_text(
+        "".join(f"{path}\n" for path in dependencies), encoding="utf-8"
+    )
 
 
 def test_wheel_holds_the_package_and_its_templates(installed: Installed) -> None:
@@ -136,6 +142,63 @@ def test_wheel_metadata_declares_the_script_and_only_runtime_dependencies(
     # The design's three, cryptography for --seal-cert and SOPS, and pyrage (age) for SOPS.
     assert names == ["cryptography", "jinja2", "pyrage", "pyyaml", "typer"]
     assert "gen-secret = generator.cli.script:run" in entry_points
+
+
+def test_every_module_the_package_imports_is_its_own_the_standard_librarys_or_declared(
+    installed: Installed,
+) -> None:
+    """The installed tests run with this environment's packages on the path, so a module the
+    package imports from a distribution it does not declare would pass there: every import
+    statement of the wheel's code, function-local ones included, is checked here against the
+    declared distributions and what they require in turn (rich comes with typer)."""
+    with zipfile.ZipFile(installed.wheel) as archive:
+        (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
+        sources = [archive.read(n) for n in archive.namelist() if n.endswith(".py")]
+    imported: set[str] = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    foreign = sorted(imported - set(sys.stdlib_module_names) - {"generator"})
+    declared = {
+        _normalised(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0])
+        for requirement in metadata.get_all("Requires-Dist", [])
+        if "extra ==" not in requirement
+    }
+    installed_with = _required(declared)
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = [
+        (module, distributions.get(module))
+        for module in foreign
+        if not installed_with & {_normalised(d) for d in distributions.get(module, [])}
+    ]
+    assert foreign, "no third-party import found: the scan reads nothing"
+    assert not undeclared, f"imported, but from no declared distribution: {undeclared}"
+
+
+def _normalised(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _required(distributions: set[str]) -> set[str]:
+    """The distributions and, in turn, everything they require (no extras), as installed here."""
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = list(distributions)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in importlib.metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(_normalised(requirement.name))
+    return seen
 
 
 def test_installed_script_renders_the_example_from_another_folder(
