@@ -117,7 +117,7 @@ def previous(tmp_path: Path) -> Path:
 
 
 def _failing_syncfs(mp: pytest.MonkeyPatch) -> None:
-    """syncfs(2) fails, as on a platform or file system without it."""
+    """syncfs(2) fails (-1), so the writer falls back to syncing each file and folder."""
     real = libc.call
     mp.setattr(libc, "call", lambda name, *args: -1 if name == "syncfs" else real(name, *args))
 
