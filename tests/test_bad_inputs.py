@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import FIXTURES, HERE, run_script
 
 BAD_INPUTS = HERE / "bad_inputs"
+CORPUS = frozenset(path.name for path in BAD_INPUTS.iterdir())
 GOOD = FIXTURES / "insecure-custom.yaml"  # renders with nothing at all on stderr
 # Catches hangs only: an answer normally takes a fraction of this, but CI machines are shared.
 HANG_LIMIT_SECONDS = 5.0
@@ -398,8 +399,7 @@ def _make_input(case: Case, inputs: Path) -> tuple[str, bytes, Path | None]:
     The folder holds the good Clusterfile, the password file, and the corpus files the case
     names (as its file or in its arguments), so a run that writes anywhere beside them shows."""
     inputs.mkdir()
-    corpus = {path.name for path in BAD_INPUTS.iterdir()}
-    for name in corpus.intersection((case.file, *case.args)):
+    for name in CORPUS.intersection((case.file, *case.args)):
         shutil.copyfile(BAD_INPUTS / name, inputs / name)
     good = inputs / "Clusterfile"
     shutil.copyfile(GOOD, good)
@@ -547,7 +547,7 @@ def check_one_error_line(code: int, out: str, err: str, case: Case) -> None:
 def test_corpus_covers_every_file() -> None:
     """Each file in tests/bad_inputs/ is used by a case, and there are at least 30 cases."""
     used = {c.file for c in CASES} | {a for c in CASES for a in c.args}
-    unused = sorted(p.name for p in BAD_INPUTS.iterdir() if p.name not in used)
+    unused = sorted(CORPUS - used)
     assert not unused, f"corpus files no case uses: {unused}"
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES), "two cases share an id"

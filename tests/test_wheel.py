@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import email.message
 import email.parser
 import fcntl
 import importlib.metadata
@@ -130,17 +131,20 @@ def test_wheel_metadata_declares_the_script_and_only_runtime_dependencies(
     installed: Installed,
 ) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    metadata = _wheel_metadata(installed.wheel)
     with zipfile.ZipFile(installed.wheel) as archive:
-        (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         (entry_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
-        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
         entry_points = archive.read(entry_name).decode()
     assert metadata["Name"] == "gen-secret"
     assert metadata["Version"] == project["version"]
-    requires = [r for r in metadata.get_all("Requires-Dist", []) if "extra ==" not in r]
-    names = sorted(r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in requires)
     # The design's three, cryptography for --seal-cert and SOPS, and pyrage (age) for SOPS.
-    assert names == ["cryptography", "jinja2", "pyrage", "pyyaml", "typer"]
+    assert sorted(_runtime_requirements(metadata)) == [
+        "cryptography",
+        "jinja2",
+        "pyrage",
+        "pyyaml",
+        "typer",
+    ]
     assert "gen-secret = generator.cli.script:run" in entry_points
 
 
@@ -152,8 +156,6 @@ def test_every_module_the_package_imports_is_its_own_the_standard_librarys_or_de
     statement of the wheel's code, function-local ones included, is checked here against the
     declared distributions and what they require in turn (rich comes with typer)."""
     with zipfile.ZipFile(installed.wheel) as archive:
-        (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
         sources = [archive.read(n) for n in archive.namelist() if n.endswith(".py")]
     imported: set[str] = set()
     for source in sources:
@@ -163,12 +165,7 @@ def test_every_module_the_package_imports_is_its_own_the_standard_librarys_or_de
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
     foreign = sorted(imported - set(sys.stdlib_module_names) - {"generator"})
-    declared = {
-        _normalised(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0])
-        for requirement in metadata.get_all("Requires-Dist", [])
-        if "extra ==" not in requirement
-    }
-    installed_with = _required(declared)
+    installed_with = _required(_runtime_requirements(_wheel_metadata(installed.wheel)))
     distributions = importlib.metadata.packages_distributions()
     undeclared = [
         (module, distributions.get(module))
@@ -179,14 +176,35 @@ def test_every_module_the_package_imports_is_its_own_the_standard_librarys_or_de
     assert not undeclared, f"imported, but from no declared distribution: {undeclared}"
 
 
+def _wheel_metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        return email.parser.Parser().parsestr(archive.read(name).decode())
+
+
+def _runtime_requirements(metadata: email.message.Message) -> set[str]:
+    """The distributions a metadata's Requires-Dist names, without those of its extras."""
+    return _needed(metadata.get_all("Requires-Dist", []))
+
+
 def _normalised(distribution: str) -> str:
     return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
-def _required(distributions: set[str]) -> set[str]:
-    """The distributions and, in turn, everything they require (no extras), as installed here."""
+def _needed(requirements: list[str]) -> set[str]:
+    """The names of the requirements that hold without extras, normalised."""
     from packaging.requirements import Requirement
 
+    needed = set()
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            needed.add(_normalised(requirement.name))
+    return needed
+
+
+def _required(distributions: set[str]) -> set[str]:
+    """The distributions and, in turn, everything they require (no extras), as installed here."""
     seen: set[str] = set()
     todo = list(distributions)
     while todo:
@@ -194,10 +212,7 @@ def _required(distributions: set[str]) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        for text in importlib.metadata.requires(name) or []:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(_normalised(requirement.name))
+        todo += _needed(importlib.metadata.requires(name) or [])
     return seen
 
 

@@ -210,12 +210,11 @@ def _import_everything() -> None:
         if not module.name.endswith(".__main__"):  # which runs the CLI
             importlib.import_module(module.name)
     # Not rich, nor typer's rich_utils: they read the environment as they are imported. The
-    # standard modules are those a write or a command's decorators load on demand.
+    # others are what sealing, SOPS, a large write and a command's decorators load on demand.
     for name in (
         "cryptography.x509",
         "pyrage",
         "concurrent.futures.thread",
-        "ctypes",
         "typer._click.decorators",
     ):
         importlib.import_module(name)
